@@ -1,0 +1,33 @@
+"""The `gait` command. Each stage owns its subcommand; this module only gathers them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pipeline import __version__
+from pipeline.synth import cli as synth_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gait",
+        description="Gait recognition on Ray: generate data, preprocess video, train, index, evaluate, serve.",
+    )
+    parser.add_argument("--version", action="version", version=f"gait {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    synth_cli.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Helpers shared by every stage: Ray start-up, atomic file output, progress."""
