@@ -1,6 +1,6 @@
 """Benchmark: synthetic-data generation, Ray tasks on every CPU against one process, in one run.
 
-    .venv/bin/python bench/bench_synth.py            # the issue's size: 20 subjects × 10 sequences × 3 views × 60 frames
+    .venv/bin/python bench/bench_synth.py            # 20 subjects × 10 sequences × 3 views × 60 frames
     .venv/bin/python bench/bench_synth.py --small    # a quick look
 
 Both sides render and write the same files (byte-identical; the tests check that). Ray's start-up is timed on
@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.synth import SynthConfig, generate_dataset  # noqa: E402
+from pipeline.synth import SynthConfig, generate_dataset
 
 FULL = SynthConfig(
     subjects=20,
