@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from pipeline import __version__
+from pipeline.ingest import cli as ingest_cli
 from pipeline.synth import cli as synth_cli
 
 
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gait {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     synth_cli.add_parser(sub)
+    ingest_cli.add_parser(sub)
     return parser
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from pipeline.ingest.config import PRESETS as PREPROCESS_PRESETS
+from pipeline.ingest.config import PreprocessConfig
 from pipeline.synth.config import PRESETS, SynthConfig
 
 
@@ -18,6 +20,7 @@ class RunConfig:
     name: str
     workdir: Path
     synth: SynthConfig
+    preprocess: PreprocessConfig
     raw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -33,9 +36,15 @@ def load_config(path: str | Path, workdir: str | Path | None = None) -> RunConfi
         base = synth.to_dict()
         base.update(synth_raw)
         synth = SynthConfig.from_dict(base)
+    pre_raw = dict(raw.get("preprocess") or {})
+    pre_preset = pre_raw.pop("preset", "demo")
+    if pre_preset not in PREPROCESS_PRESETS:
+        raise ValueError(f"{path}: unknown preprocess preset {pre_preset!r}; known: {sorted(PREPROCESS_PRESETS)}")
+    pre = PREPROCESS_PRESETS[pre_preset].with_changes(**pre_raw) if pre_raw else PREPROCESS_PRESETS[pre_preset]
     return RunConfig(
         name=str(raw.get("name", path.stem)),
         workdir=Path(workdir or raw.get("workdir", f"runs/{path.stem}")),
         synth=synth,
+        preprocess=pre,
         raw=raw,
     )

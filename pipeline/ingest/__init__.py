@@ -1,0 +1,1 @@
+"""Ingest: dataset layouts → manifest; Ray Data decode/crop/window → Parquet shards."""

@@ -1,0 +1,69 @@
+"""Preprocessing settings: crop size, clip length and stride, person finding, limits, split protocol."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+DETECTORS = ("auto", "truth", "background", "hog")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Everything that decides the shards' content; its hash is stored in every row (`config_hash`)."""
+
+    width: int = 64  # crop size after resizing
+    height: int = 64
+    clip_len: int = 24  # T: frames per clip (fixed, as Ray Train's to_tf needs)
+    stride: int = 12  # S: frames between clip starts
+    min_frames: int = 8  # shorter sequences are rejected; from here up to T they are padded (last frame repeated)
+    max_pixels: int = 3840 * 2160  # larger frames are refused before decoding
+    detector: str = "auto"  # auto: ground truth when the dataset has it, else background subtraction, else HOG
+    margin: float = 0.1  # crop margin above and below the person, as a share of the person's height
+    smooth: int = 5  # frames in the moving average that smooths the person's box over time
+    silhouettes: bool = True  # add aligned silhouettes (from the dataset, else background subtraction)
+    protocol: str = "auto"  # split protocol: auto, casia-b, casia-a, synthetic, subject
+    split_seed: int = 0
+    train_fraction: float = 0.6
+    rows_per_file: int = 256  # clips per Parquet file (at least)
+    stream_seconds: float = 10.0  # how long a camera or network stream is read
+    max_frames: int = 0  # per source; 0 = no limit
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.width < 16 or self.height < 16:
+            problems.append("crop size must be at least 16x16")
+        if self.clip_len < 1 or self.stride < 1:
+            problems.append("clip_len and stride must be positive")
+        if not 1 <= self.min_frames <= self.clip_len:
+            problems.append("min_frames must be between 1 and clip_len")
+        if self.detector not in DETECTORS:
+            problems.append(f"detector must be one of {DETECTORS}")
+        if self.max_pixels < 1 or self.smooth < 1 or self.rows_per_file < 1:
+            problems.append("max_pixels, smooth and rows_per_file must be positive")
+        if not 0.0 < self.train_fraction < 1.0:
+            problems.append("train_fraction must be between 0 and 1")
+        if problems:
+            raise ValueError("invalid preprocess config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PreprocessConfig:
+        return cls(**d)
+
+    def hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def with_changes(self, **changes: Any) -> PreprocessConfig:
+        return replace(self, **changes)
+
+
+PRESETS: dict[str, PreprocessConfig] = {
+    "demo": PreprocessConfig(),
+    "casia-a": PreprocessConfig(clip_len=30, stride=15),
+    "casia-b": PreprocessConfig(clip_len=30, stride=15),
+}

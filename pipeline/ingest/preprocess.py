@@ -1,0 +1,258 @@
+"""`gait preprocess`: a Ray Data pipeline from a dataset (or a stream) to Parquet shards.
+
+    manifest rows ─► map_batches(decode → find person → crop → align → window) ─► write_parquet(OUT/shards)
+                       └─ per-sequence outcome ─► OutcomeLog actor ─► errors.parquet, manifest.parquet
+
+OUT is built in a hidden sibling and moved into place at the end, with `_manifest.json` written last: a crash
+never leaves a half-written dataset that looks complete. Every discovered input ends in the shards or in
+errors.parquet, and the job checks that before it succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from pipeline import __version__
+from pipeline.ingest.config import PreprocessConfig
+from pipeline.ingest.errors import ERRORS_SCHEMA, IngestError, Outcome, OutcomeLog
+from pipeline.ingest.layouts import discover
+from pipeline.ingest.manifest import manifest_to_table
+from pipeline.ingest.schema import SCHEMA_VERSION, to_table
+from pipeline.ingest.sequence import SequenceProcessor
+from pipeline.ingest.splits import assign_splits, protocol_for_layout
+from pipeline.ingest.storage import resolve
+
+
+@dataclass
+class PreprocessSummary:
+    out: str
+    layout: str
+    discovered: int
+    written: int
+    failed: int
+    clips: int
+    frames: int
+    seconds: float
+    splits: dict[str, int] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def line(self) -> str:
+        rate = self.frames / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"preprocess: {self.discovered} sequences discovered = {self.written} written + {self.failed} failed; "
+            f"{self.clips} clips from {self.frames} frames in {self.seconds:.1f} s ({rate:.0f} frames/s) → {self.out}"
+        )
+
+    def lines(self) -> list[str]:
+        out = [self.line(), "  splits: " + ", ".join(f"{k} {v}" for k, v in sorted(self.splits.items()))]
+        for e in self.errors[:10]:
+            out.append(f"  failed: {e['source']}: [{e['stage']}] {e['error_type']}: {e['message']}")
+        if len(self.errors) > 10:
+            out.append(f"  … and {len(self.errors) - 10} more in errors.parquet")
+        return out
+
+
+def process_batch(
+    batch: dict[str, np.ndarray], *, cfg: dict[str, Any], config_hash: str, with_joints: bool, log: Any
+) -> Iterator[pa.Table]:
+    """Ray Data UDF: each row holds one manifest record (JSON); yields clip tables, reports each outcome."""
+    import ray
+
+    processor = SequenceProcessor(PreprocessConfig.from_dict(cfg), config_hash, with_joints)
+    for blob in batch["record"]:
+        rec = json.loads(blob)
+        outcome = Outcome(rec["sequence_id"], rec["source"])
+        written = 0
+        try:
+            for clips in processor.clips(rec, outcome):
+                written += len(clips["clip_index"])
+                yield to_table(clips)
+        except IngestError as exc:
+            outcome.stage, outcome.error_type, outcome.message = exc.stage, exc.error_type, exc.message
+        except Exception as exc:  # an input must never take the job down: it becomes an error row
+            outcome.stage, outcome.error_type, outcome.message = "process", type(exc).__name__, str(exc) or repr(exc)
+        if outcome.error_type and written:
+            # Clips already written stay (a long video broken near its end keeps what decoded); noted, not failed.
+            outcome.clips, outcome.warning = written, f"{outcome.error_type}: {outcome.message}"
+            outcome.stage = outcome.error_type = outcome.message = None
+        ray.get(log.record.remote(outcome.to_dict()))
+
+
+def _write_table(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
+    with fs.open_output_stream(path) as fh:
+        pq.write_table(table, fh)
+
+
+def _write_json(fs: pafs.FileSystem, path: str, obj: Any) -> None:
+    with fs.open_output_stream(path) as fh:
+        fh.write((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _is_nonempty_dir(fs: pafs.FileSystem, path: str) -> bool:
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.NotFound:
+        return False
+    if info.type != pafs.FileType.Directory:
+        return True
+    return bool(fs.get_file_info(pafs.FileSelector(path, recursive=False)))
+
+
+def shard_rows(fs: pafs.FileSystem, shards: str) -> int:
+    """Rows in the written shards, from the Parquet footers only."""
+    if fs.get_file_info(shards).type == pafs.FileType.NotFound:
+        return 0
+    files = [f.path for f in fs.get_file_info(pafs.FileSelector(shards, recursive=True)) if f.path.endswith(".parquet")]
+    return sum(pq.ParquetFile(fs.open_input_file(f)).metadata.num_rows for f in files)
+
+
+def preprocess(
+    src: str,
+    out: str,
+    cfg: PreprocessConfig | None = None,
+    *,
+    layout: str | None = None,
+    overwrite: bool = False,
+    ray_address: str | None = None,
+) -> PreprocessSummary:
+    """Decode `src` into clip shards under `out`. Raises before any work if SRC is missing or OUT is taken."""
+    import ray
+
+    from pipeline.common.ray_init import ensure_ray
+
+    cfg = cfg or PreprocessConfig()
+    t0 = time.perf_counter()
+    records, discovery_errors = discover(src, layout)  # a missing SRC fails here, before anything is written
+    out_fs, out_path = resolve(out)
+    out_path = out_path.rstrip("/")
+    if _is_nonempty_dir(out_fs, out_path) and not overwrite:
+        raise FileExistsError(
+            f"{out} already exists; pass --overwrite to replace it (the old one stays until the new one is complete)"
+        )
+    parent, name = out_path.rsplit("/", 1) if "/" in out_path else ("", out_path)
+    staging = f"{parent}/.{name}.tmp-{uuid.uuid4().hex[:8]}"
+    out_fs.create_dir(staging, recursive=True)
+
+    protocol = (
+        cfg.protocol if cfg.protocol != "auto" else protocol_for_layout(records[0].layout if records else "generic")
+    )
+    splits = assign_splits(records, protocol, seed=cfg.split_seed, train_fraction=cfg.train_fraction)
+    config_hash = cfg.hash()
+    with_joints = bool(records) and all(r.annotation for r in records)
+    items = []
+    for rec, split in zip(records, splits, strict=True):
+        row = manifest_to_table([rec]).to_pylist()[0]
+        row["split"] = split
+        items.append({"record": json.dumps(row)})
+
+    try:
+        ensure_ray(ray_address)
+        log = OutcomeLog.remote()
+        if items:
+            ds = ray.data.from_items(items, override_num_blocks=len(items))
+            ds = ds.map_batches(
+                process_batch,
+                batch_size=1,
+                num_cpus=1,
+                fn_kwargs={"cfg": cfg.to_dict(), "config_hash": config_hash, "with_joints": with_joints, "log": log},
+            )
+            ds.write_parquet(f"{staging}/shards", filesystem=out_fs, min_rows_per_file=cfg.rows_per_file)
+        outcomes = ray.get(log.all.remote())
+        ray.kill(log)
+
+        by_id = {r.sequence_id: r for r in records}
+        missing = set(by_id) - set(outcomes)
+        if missing:
+            raise RuntimeError(
+                f"{len(missing)} sequences have no outcome (e.g. {sorted(missing)[:3]}); refusing to finish"
+            )
+        errors = [e.to_dict() | {"sequence_id": None} for e in discovery_errors]
+        errors += [
+            {k: o[k] for k in ("sequence_id", "source", "stage", "error_type", "message")}
+            for o in outcomes.values()
+            if o["error_type"]
+        ]
+        ok = [o for o in outcomes.values() if not o["error_type"]]
+        clips = sum(o["clips"] for o in ok)
+        written_rows = shard_rows(out_fs, f"{staging}/shards")
+        out_fs.create_dir(f"{staging}/shards", recursive=True)  # present even when every input failed
+        if written_rows != clips:
+            raise RuntimeError(f"the shards hold {written_rows} clips but the workers reported {clips}")
+        discovered = len(records) + len(discovery_errors)
+        if discovered != len(ok) + len(errors):
+            raise RuntimeError(f"tally mismatch: {discovered} discovered ≠ {len(ok)} written + {len(errors)} failed")
+
+        _write_table(out_fs, f"{staging}/errors.parquet", pa.Table.from_pylist(errors, schema=ERRORS_SCHEMA))
+        manifest = manifest_to_table(records)
+        status = [outcomes[r.sequence_id] for r in records]
+        manifest = manifest.append_column("split", pa.array(splits, pa.string()))
+        for col, typ in (("clips", pa.int32()), ("frames_decoded", pa.int32()), ("padded", pa.int32())):
+            key = {"frames_decoded": "frames"}.get(col, col)
+            manifest = manifest.append_column(col, pa.array([s[key] for s in status], typ))
+        manifest = manifest.append_column("error_type", pa.array([s["error_type"] for s in status], pa.string()))
+        manifest = manifest.append_column("warning", pa.array([s.get("warning") for s in status], pa.string()))
+        _write_table(out_fs, f"{staging}/manifest.parquet", manifest)
+
+        frames = sum(o["frames"] for o in outcomes.values())
+        seconds = time.perf_counter() - t0
+        split_counts: dict[str, int] = {}
+        for rec, split in zip(records, splits, strict=True):
+            if outcomes[rec.sequence_id]["error_type"] is None:
+                split_counts[split] = split_counts.get(split, 0) + 1
+        layout_name = records[0].layout if records else (layout or "generic")
+        _write_json(
+            out_fs,
+            f"{staging}/_manifest.json",
+            {
+                "schema_version": SCHEMA_VERSION,
+                "created_by": f"gait-pipeline {__version__}",
+                "source": src,
+                "layout": layout_name,
+                "protocol": protocol,
+                "config": cfg.to_dict(),
+                "config_hash": config_hash,
+                "columns": {"joints": with_joints, "silhouettes": cfg.silhouettes},
+                "counts": {
+                    "discovered": discovered,
+                    "written": len(ok),
+                    "failed": len(errors),
+                    "clips": clips,
+                    "frames": frames,
+                    "padded_sequences": sum(1 for o in ok if o["padded"]),
+                    "splits": split_counts,
+                },
+                "timings": {"seconds": round(seconds, 2), "frames_per_second": round(frames / max(seconds, 1e-9), 1)},
+            },
+        )
+    except BaseException:
+        out_fs.delete_dir(staging)
+        raise
+
+    # Swap into place: the old OUT goes only once the new one is complete.
+    old = f"{parent}/.{name}.old-{uuid.uuid4().hex[:8]}"
+    if out_fs.get_file_info(out_path).type != pafs.FileType.NotFound:
+        out_fs.move(out_path, old)
+    out_fs.move(staging, out_path)
+    if out_fs.get_file_info(old).type != pafs.FileType.NotFound:
+        out_fs.delete_dir(old)
+    return PreprocessSummary(
+        out=out,
+        layout=layout_name,
+        discovered=discovered,
+        written=len(ok),
+        failed=len(errors),
+        clips=clips,
+        frames=frames,
+        seconds=seconds,
+        splits=split_counts,
+        errors=errors,
+    )
