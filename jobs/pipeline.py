@@ -3,7 +3,8 @@
     python jobs/pipeline.py --config configs/demo.yaml          # embedded local Ray (make demo)
     ray job submit --working-dir . -- python jobs/pipeline.py --config configs/demo.yaml
 
-Stages so far: synth. Each stage reuses what an earlier run already built unless --overwrite.
+Stages so far: synth → preprocess. Each stage reuses what an earlier run built with the same config, unless
+--overwrite.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.config import load_config
+from pipeline.ingest.preprocess import preprocess_or_reuse
 from pipeline.synth import generate_dataset
 
 
@@ -32,9 +34,19 @@ def main(argv: list[str] | None = None) -> int:
     synth = generate_dataset(cfg.synth, cfg.workdir / "synth", overwrite=args.overwrite)
     timings["synth"] = time.perf_counter() - t0
 
+    t0 = time.perf_counter()
+    shards = preprocess_or_reuse(
+        str((cfg.workdir / "synth").absolute()),
+        str((cfg.workdir / "shards").absolute()),
+        cfg.preprocess,
+        overwrite=args.overwrite,
+    )
+    timings["preprocess"] = time.perf_counter() - t0
+
     print()
     print(f"== {cfg.name}: pipeline summary ==")
     print("\n".join(synth.lines()))
+    print("\n".join(shards.lines()))
     print("stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     return 0
 

@@ -50,11 +50,12 @@ def align_silhouette(mask: np.ndarray, size: tuple[int, int], min_pixels: int = 
     aspect, centre on the column that splits the mass in half, pad or cut to the width. Near-empty → zeros."""
     w_out, h_out = size
     out = np.zeros((h_out, w_out), np.uint8)
-    binary = mask > 127
+    binary = mask if mask.dtype == bool else mask > 127
     if binary.sum() < min_pixels:
         return out
     rows = np.flatnonzero(binary.any(axis=1))
-    part = binary[rows[0] : rows[-1] + 1].astype(np.uint8) * 255
+    cols = np.flatnonzero(binary.any(axis=0))  # cutting the empty columns first only saves resize work
+    part = binary[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.uint8) * 255
     new_w = max(1, round(part.shape[1] * h_out / part.shape[0]))
     part = cv2.resize(part, (new_w, h_out), interpolation=cv2.INTER_AREA if part.shape[0] > h_out else cv2.INTER_LINEAR)
     mass = part.sum(axis=0).astype(np.float64).cumsum()

@@ -47,10 +47,12 @@ class PreprocessSummary:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def line(self) -> str:
-        rate = self.frames / self.seconds if self.seconds > 0 else 0.0
+        timing = (
+            f"in {self.seconds:.1f} s ({self.frames / self.seconds:.0f} frames/s)" if self.seconds > 0 else "(reused)"
+        )
         return (
             f"preprocess: {self.discovered} sequences discovered = {self.written} written + {self.failed} failed; "
-            f"{self.clips} clips from {self.frames} frames in {self.seconds:.1f} s ({rate:.0f} frames/s) → {self.out}"
+            f"{self.clips} clips from {self.frames} frames {timing} → {self.out}"
         )
 
     def lines(self) -> list[str]:
@@ -65,27 +67,40 @@ class PreprocessSummary:
 def process_batch(
     batch: dict[str, np.ndarray], *, cfg: dict[str, Any], config_hash: str, with_joints: bool, log: Any
 ) -> Iterator[pa.Table]:
-    """Ray Data UDF: each row holds one manifest record (JSON); yields clip tables, reports each outcome."""
+    """Ray Data UDF: each row holds one manifest record (JSON). Clips are gathered into tables of about
+    `rows_per_file` rows (one Parquet file each); each sequence's outcome goes to the log."""
+    import cv2
     import ray
 
-    processor = SequenceProcessor(PreprocessConfig.from_dict(cfg), config_hash, with_joints)
+    cv2.setNumThreads(1)  # the task holds one CPU: OpenCV's own thread pool would only contend with the others
+    config = PreprocessConfig.from_dict(cfg)
+    processor = SequenceProcessor(config, config_hash, with_joints, threads=1)
+    pending: list[pa.Table] = []
+    rows = 0
     for blob in batch["record"]:
         rec = json.loads(blob)
         outcome = Outcome(rec["sequence_id"], rec["source"])
         written = 0
         try:
             for clips in processor.clips(rec, outcome):
-                written += len(clips["clip_index"])
-                yield to_table(clips)
+                table = to_table(clips)
+                written += table.num_rows
+                pending.append(table)
+                rows += table.num_rows
+                if rows >= config.rows_per_file:
+                    yield pa.concat_tables(pending)
+                    pending, rows = [], 0
         except IngestError as exc:
             outcome.stage, outcome.error_type, outcome.message = exc.stage, exc.error_type, exc.message
         except Exception as exc:  # an input must never take the job down: it becomes an error row
             outcome.stage, outcome.error_type, outcome.message = "process", type(exc).__name__, str(exc) or repr(exc)
         if outcome.error_type and written:
-            # Clips already written stay (a long video broken near its end keeps what decoded); noted, not failed.
+            # Clips already made stay (a long video broken near its end keeps what decoded); noted, not failed.
             outcome.clips, outcome.warning = written, f"{outcome.error_type}: {outcome.message}"
             outcome.stage = outcome.error_type = outcome.message = None
         ray.get(log.record.remote(outcome.to_dict()))
+    if pending:
+        yield pa.concat_tables(pending)
 
 
 def _write_table(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
@@ -158,14 +173,20 @@ def preprocess(
         ensure_ray(ray_address)
         log = OutcomeLog.remote()
         if items:
+            # One block per sequence; a task takes `sequences_per_task` of them (few tasks, still balanced).
             ds = ray.data.from_items(items, override_num_blocks=len(items))
             ds = ds.map_batches(
                 process_batch,
-                batch_size=1,
+                batch_size=cfg.sequences_per_task,
                 num_cpus=1,
                 fn_kwargs={"cfg": cfg.to_dict(), "config_hash": config_hash, "with_joints": with_joints, "log": log},
             )
-            ds.write_parquet(f"{staging}/shards", filesystem=out_fs, min_rows_per_file=cfg.rows_per_file)
+            ds.write_parquet(
+                f"{staging}/shards",
+                filesystem=out_fs,
+                compression="zstd",
+                use_dictionary=["sequence_id", "source", "layout", "subject", "condition", "split", "config_hash"],
+            )
         outcomes = ray.get(log.all.remote())
         ray.kill(log)
 
@@ -256,3 +277,39 @@ def preprocess(
         splits=split_counts,
         errors=errors,
     )
+
+
+def read_summary(out: str) -> PreprocessSummary | None:
+    """The summary of a complete shard directory (None when `_manifest.json` is missing)."""
+    fs, path = resolve(out)
+    path = path.rstrip("/")
+    if fs.get_file_info(f"{path}/_manifest.json").type == pafs.FileType.NotFound:
+        return None
+    with fs.open_input_stream(f"{path}/_manifest.json") as fh:
+        meta = json.loads(fh.read())
+    errors = pq.read_table(fs.open_input_file(f"{path}/errors.parquet")).to_pylist()
+    c = meta["counts"]
+    return PreprocessSummary(
+        out=out,
+        layout=meta["layout"],
+        discovered=c["discovered"],
+        written=c["written"],
+        failed=c["failed"],
+        clips=c["clips"],
+        frames=c["frames"],
+        seconds=0.0,
+        splits=c["splits"],
+        errors=errors,
+    )
+
+
+def preprocess_or_reuse(src: str, out: str, cfg: PreprocessConfig, *, overwrite: bool = False) -> PreprocessSummary:
+    """For jobs that own their workdir: reuse `out` if it was made from `src` with this config, else rebuild it."""
+    existing = read_summary(out)
+    if existing is not None and not overwrite:
+        fs, path = resolve(out)
+        with fs.open_input_stream(f"{path.rstrip('/')}/_manifest.json") as fh:
+            meta = json.loads(fh.read())
+        if meta["config_hash"] == cfg.hash() and meta["source"] == src:
+            return existing
+    return preprocess(src, out, cfg, overwrite=True)

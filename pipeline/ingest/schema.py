@@ -1,12 +1,17 @@
-"""The shard contract (docs/shards.md): one Parquet row per clip of T frames. Bump SCHEMA_VERSION on change."""
+"""The shard contract (docs/shards.md): one Parquet row per clip of T frames. Bump SCHEMA_VERSION on change.
+
+Tensor columns are stored as one fixed-size binary value per clip, with their shape and dtype in the field's
+metadata: Parquet has no 1-byte integer, so a list<uint8> column costs 4 bytes a pixel and is slow to write and
+read. `pipeline.ingest.shards` turns them back into arrays.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from ray.data.extensions import ArrowTensorArray
 
 SCHEMA_VERSION = 1
 
@@ -27,15 +32,40 @@ ID_COLUMNS: dict[str, pa.DataType] = {
 TENSOR_COLUMNS = ("frames", "silhouettes", "joints", "boxes", "detected")
 
 
+def tensor_field(name: str, shape: tuple[int, ...], dtype: np.dtype) -> pa.Field:
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    meta = {b"shape": json.dumps(list(shape)).encode(), b"dtype": np.dtype(dtype).str.encode()}
+    return pa.field(name, pa.binary(nbytes), metadata=meta)
+
+
+def tensor_spec(field: pa.Field) -> tuple[tuple[int, ...], np.dtype] | None:
+    """(shape, dtype) of a tensor column's cells, or None for an ordinary column."""
+    meta = field.metadata or {}
+    if b"shape" not in meta:
+        return None
+    return tuple(json.loads(meta[b"shape"])), np.dtype(meta[b"dtype"].decode())
+
+
+def tensor_array(arr: np.ndarray) -> tuple[pa.Field, pa.Array]:
+    """A batch of tensors [B, ...] as a fixed-size binary column, without copying cell by cell."""
+    arr = np.ascontiguousarray(arr)
+    field = tensor_field("", arr.shape[1:], arr.dtype)
+    data = pa.FixedSizeBinaryArray.from_buffers(field.type, len(arr), [None, pa.py_buffer(arr.tobytes())])
+    return field, data
+
+
 def to_table(batch: dict[str, Any]) -> pa.Table:
     """A clip batch (dict of arrays) as an Arrow table with fixed column types: a block whose subjects are all
     unknown must still have a string `subject` column, or the shards would disagree on their schema."""
-    cols: dict[str, pa.Array] = {}
+    fields, arrays = [], []
     for name, typ in ID_COLUMNS.items():
         values = [None if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in batch[name]]
-        cols[name] = pa.array(values, type=typ)
+        fields.append(pa.field(name, typ))
+        arrays.append(pa.array(values, type=typ))
     for name in TENSOR_COLUMNS:
         if name in batch:
-            arr = np.ascontiguousarray(batch[name])
-            cols[name] = ArrowTensorArray.from_numpy(arr.astype(np.uint8) if arr.dtype == bool else arr)
-    return pa.table(cols)
+            arr = batch[name]
+            field, data = tensor_array(arr.astype(np.uint8) if arr.dtype == bool else arr)
+            fields.append(field.with_name(name))
+            arrays.append(data)
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))

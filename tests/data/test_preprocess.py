@@ -19,6 +19,7 @@ import pytest
 
 from pipeline.ingest.config import PreprocessConfig
 from pipeline.ingest.preprocess import preprocess
+from pipeline.ingest.shards import load_clips, read_clips
 from tests.data.conftest import copy_walk, read_frames, write_video
 
 CFG = PreprocessConfig(width=32, height=32, clip_len=8, stride=4, min_frames=4, rows_per_file=16)
@@ -47,7 +48,7 @@ def test_shards_follow_the_contract(synthetic_shards, ray_local):
     counts = meta["counts"]
     assert counts["discovered"] == counts["written"] + counts["failed"] == 40
     assert counts["clips"] == 40 * 4 and counts["frames"] == 40 * 20
-    ds = ray_local.data.read_parquet(str(synthetic_shards / "shards"))
+    ds = read_clips(str(synthetic_shards))
     assert ds.count() == counts["clips"]
     row = ds.take(1)[0]
     assert row["frames"].shape == (8, 32, 32, 3) and row["frames"].dtype == np.uint8
@@ -59,6 +60,11 @@ def test_shards_follow_the_contract(synthetic_shards, ray_local):
     assert len(set(keys)) == len(keys), "no clip is written twice"
     assert sorted(set(table["frame_start"].to_pylist())) == [0, 4, 8, 12]
     assert _errors(synthetic_shards) == []
+    local = load_clips(str(synthetic_shards), columns=["frames", "joints", "split"], splits=["gallery"])
+    assert local["frames"].shape == (2 * 4, 8, 32, 32, 3) and set(local["split"]) == {"gallery"}  # nm-01, 2 views
+    np.testing.assert_array_equal(
+        local["frames"][0], load_clips(str(synthetic_shards), splits=["gallery"])["frames"][0]
+    )
 
 
 def test_splits_follow_the_synthetic_protocol(synthetic_shards):

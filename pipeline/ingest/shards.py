@@ -1,0 +1,91 @@
+"""Reading shards back: tensor columns (fixed-size binary + shape metadata) → NumPy arrays.
+
+ds = read_clips("runs/demo/shards", columns=["frames", "subject"], splits=["train"])   # a Ray Dataset
+clips = load_clips("runs/demo/shards", columns=["silhouettes", "subject"])            # a dict of arrays
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+
+from pipeline.ingest.schema import tensor_spec
+from pipeline.ingest.storage import resolve
+
+
+def _shards(out: str) -> tuple[pafs.FileSystem, str]:
+    fs, path = resolve(out)
+    return fs, f"{path.rstrip('/')}/shards"
+
+
+def shard_schema(out: str) -> pa.Schema:
+    fs, path = _shards(out)
+    return pads.dataset(path, filesystem=fs, format="parquet").schema
+
+
+def tensor_specs(schema: pa.Schema) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    return {f.name: spec for f in schema if (spec := tensor_spec(f)) is not None}
+
+
+def decode_column(values: Any, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Cells of a tensor column (an Arrow array, or a NumPy array of bytes) → one array [N, *shape]."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.FixedSizeBinaryArray):
+        buf = values.buffers()[1]
+        offset = values.offset * values.type.byte_width
+        flat = np.frombuffer(buf, np.uint8, count=len(values) * values.type.byte_width, offset=offset)
+    else:
+        flat = np.frombuffer(b"".join(values), np.uint8)
+    return flat.view(dtype).reshape((-1, *shape))
+
+
+def decode_batch(batch: dict[str, Any], specs: dict[str, tuple[tuple[int, ...], np.dtype]]) -> dict[str, Any]:
+    out = dict(batch)
+    for name, (shape, dtype) in specs.items():
+        if name in out:
+            out[name] = decode_column(out[name], shape, dtype)
+    return out
+
+
+def _filter(splits: Sequence[str] | None) -> pads.Expression | None:
+    return pads.field("split").isin(list(splits)) if splits else None
+
+
+def load_clips(
+    out: str, columns: Sequence[str] | None = None, splits: Sequence[str] | None = None
+) -> dict[str, np.ndarray]:
+    """All matching clips in memory, for small data (evaluation, tests): column → array."""
+    fs, path = _shards(out)
+    dataset = pads.dataset(path, filesystem=fs, format="parquet")
+    specs = tensor_specs(dataset.schema)
+    table = dataset.to_table(columns=list(columns) if columns else None, filter=_filter(splits))
+    result: dict[str, np.ndarray] = {}
+    for name in table.column_names:
+        if name in specs:
+            result[name] = decode_column(table[name], *specs[name])
+        else:
+            result[name] = np.array(table[name].to_pylist(), dtype=object)
+    return result
+
+
+def read_clips(out: str, columns: Sequence[str] | None = None, splits: Sequence[str] | None = None) -> Any:
+    """The clips as a Ray Dataset with NumPy tensor columns (streams; for training and bulk jobs)."""
+    import ray
+
+    fs, path = _shards(out)
+    specs = tensor_specs(shard_schema(out))
+    from ray.data.expressions import col
+
+    cols = list(columns) if columns else None
+    if splits and cols and "split" not in cols:
+        cols.append("split")
+    ds = ray.data.read_parquet(path, filesystem=fs, columns=cols)
+    if splits:
+        ds = ds.filter(expr=col("split").is_in(list(splits)))  # pushed down to the Parquet reader
+    return ds.map_batches(decode_batch, fn_kwargs={"specs": specs}, batch_format="numpy", zero_copy_batch=True)
