@@ -45,7 +45,11 @@ OPTIONS: dict[str, tuple[str, Any, str]] = {
     "--split-seed": ("split_seed", int, "seed of the subject-level split"),
     "--train-fraction": ("train_fraction", float, "share of subjects in training (synthetic and subject protocols)"),
     "--rows-per-file": ("rows_per_file", int, "clips per Parquet file, at most"),
-    "--sequences-per-task": ("sequences_per_task", int, "sequences each Ray task decodes"),
+    "--sequences-per-task": (
+        "sequences_per_task",
+        int,
+        "sequences each Ray task decodes (0: about four tasks per CPU)",
+    ),
     "--stream-seconds": ("stream_seconds", float, "how long a camera or network stream is read"),
     "--max-frames": ("max_frames", int, "read at most this many frames of each source (0: all)"),
 }

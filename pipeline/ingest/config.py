@@ -28,7 +28,7 @@ class PreprocessConfig:
     split_seed: int = 0
     train_fraction: float = 0.6
     rows_per_file: int = 256  # clips per Parquet file (at most; a task's last file may hold fewer)
-    sequences_per_task: int = 4  # sequences a Ray task decodes (fewer, larger tasks; still balanced)
+    sequences_per_task: int = 0  # sequences a Ray task decodes; 0: about four tasks per CPU, at most 32 each
     stream_seconds: float = 10.0  # how long a camera or network stream is read
     max_frames: int = 0  # per source; 0 = no limit
 
@@ -42,8 +42,8 @@ class PreprocessConfig:
             problems.append("min_frames must be between 1 and clip_len")
         if self.detector not in DETECTORS:
             problems.append(f"detector must be one of {DETECTORS}")
-        if min(self.max_pixels, self.smooth, self.rows_per_file, self.sequences_per_task) < 1:
-            problems.append("max_pixels, smooth, rows_per_file and sequences_per_task must be positive")
+        if min(self.max_pixels, self.smooth, self.rows_per_file) < 1 or self.sequences_per_task < 0:
+            problems.append("max_pixels, smooth and rows_per_file must be positive, sequences_per_task not negative")
         if not 0.0 < self.train_fraction < 1.0:
             problems.append("train_fraction must be between 0 and 1")
         if problems:

@@ -77,6 +77,7 @@ def process_batch(
     processor = SequenceProcessor(config, config_hash, with_joints, threads=1)
     pending: list[pa.Table] = []
     rows = 0
+    sent = []  # outcome calls in flight; awaited once at the end, so none is lost when the task ends
     for blob in batch["record"]:
         rec = json.loads(blob)
         outcome = Outcome(rec["sequence_id"], rec["source"])
@@ -98,9 +99,16 @@ def process_batch(
             # Clips already made stay (a long video broken near its end keeps what decoded); noted, not failed.
             outcome.clips, outcome.warning = written, f"{outcome.error_type}: {outcome.message}"
             outcome.stage = outcome.error_type = outcome.message = None
-        ray.get(log.record.remote(outcome.to_dict()))
+        sent.append(log.record.remote(outcome.to_dict()))
     if pending:
         yield pa.concat_tables(pending)
+    ray.get(sent)
+
+
+def auto_sequences_per_task(n: int, resources: dict[str, float]) -> int:
+    """About four tasks per CPU of the cluster, 1 to 32 sequences each."""
+    cpus = max(1, int(resources.get("CPU", 1)))
+    return int(min(32, max(1, -(-n // (4 * cpus)))))
 
 
 def _write_table(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
@@ -173,11 +181,13 @@ def preprocess(
         ensure_ray(ray_address)
         log = OutcomeLog.remote()
         if items:
-            # One block per sequence; a task takes `sequences_per_task` of them (few tasks, still balanced).
+            # One block per sequence; a task takes a batch of them: few tasks (each costs scheduling and a
+            # file), yet about four per CPU, so that the last ones finish together.
+            per_task = cfg.sequences_per_task or auto_sequences_per_task(len(items), ray.cluster_resources())
             ds = ray.data.from_items(items, override_num_blocks=len(items))
             ds = ds.map_batches(
                 process_batch,
-                batch_size=cfg.sequences_per_task,
+                batch_size=per_task,
                 num_cpus=1,
                 fn_kwargs={"cfg": cfg.to_dict(), "config_hash": config_hash, "with_joints": with_joints, "log": log},
             )
