@@ -72,6 +72,22 @@ def _to_bgr(img: np.ndarray) -> np.ndarray:
     return img
 
 
+def _read(
+    cap: cv2.VideoCapture, max_pixels: int, max_frames: int, deadline: float | None, no_frames: str
+) -> Iterator[np.ndarray]:
+    """Frames of an opened capture, after the size check, up to `max_frames` or the `deadline` (monotonic)."""
+    _check_pixels(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), max_pixels)
+    n = 0
+    while (not max_frames or n < max_frames) and (deadline is None or time.monotonic() < deadline):
+        ok, frame = cap.read()
+        if not ok:
+            break
+        n += 1
+        yield _to_bgr(frame)
+    if n == 0:
+        raise IngestError("decode", "NoFrames", no_frames)
+
+
 def video_frames(uri: str, max_pixels: int, max_frames: int = 0, threads: int = 0) -> Iterator[np.ndarray]:
     """Frames of a video file. `threads` > 0 caps FFmpeg's decoding threads (a Ray task that holds one CPU
     should decode on one); 0 leaves OpenCV's default."""
@@ -86,18 +102,13 @@ def video_frames(uri: str, max_pixels: int, max_frames: int = 0, threads: int = 
                     "UnreadableVideo",
                     "OpenCV cannot open it as a video: not a video, or truncated or corrupt",
                 )
-            _check_pixels(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), max_pixels)
-            n = 0
-            while not max_frames or n < max_frames:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                n += 1
-                yield _to_bgr(frame)
-            if n == 0:
-                raise IngestError(
-                    "decode", "NoFrames", "the video opened but no frame could be decoded (truncated or corrupt)"
-                )
+            yield from _read(
+                cap,
+                max_pixels,
+                max_frames,
+                None,
+                "the video opened but no frame could be decoded (truncated or corrupt)",
+            )
         finally:
             cap.release()
 
@@ -138,17 +149,7 @@ def stream_frames(src: str, seconds: float, max_pixels: int, max_frames: int = 0
     try:
         if not cap.isOpened():
             raise IngestError("open", "StreamUnavailable", f"cannot open the stream {src}")
-        _check_pixels(int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), max_pixels)
-        deadline = time.monotonic() + seconds
-        n = 0
-        while time.monotonic() < deadline and (not max_frames or n < max_frames):
-            ok, frame = cap.read()
-            if not ok:
-                break
-            n += 1
-            yield _to_bgr(frame)
-        if n == 0:
-            raise IngestError("decode", "NoFrames", f"the stream {src} gave no frame")
+        yield from _read(cap, max_pixels, max_frames, time.monotonic() + seconds, f"the stream {src} gave no frame")
     finally:
         cap.release()
 
