@@ -8,6 +8,7 @@ import sys
 from pipeline import __version__
 from pipeline.ingest import cli as ingest_cli
 from pipeline.synth import cli as synth_cli
+from pipeline.train import cli as train_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     synth_cli.add_parser(sub)
     ingest_cli.add_parser(sub)
+    train_cli.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,108 @@
+"""`gait train SHARDS OUT`: the command-line face of training."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from typing import Any
+
+from pipeline.train.config import PRESETS, TrainConfig
+
+OPTIONS: dict[str, tuple[str, Any, str]] = {
+    "--workers": (
+        "workers",
+        int,
+        "Ray Train workers (one per GPU on a cluster); 0 trains in this process without Ray Train, for debugging",
+    ),
+    "--cpus-per-worker": ("cpus_per_worker", float, "CPUs each worker holds (fractions allowed)"),
+    "--gpus-per-worker": ("gpus_per_worker", float, "GPUs each worker holds"),
+    "--max-failures": ("max_failures", int, "worker-group restarts from the last checkpoint before giving up"),
+    "--backbone": ("backbone", str, "HumanPoseNN backbone: compact (default, quick on CPU), vgg16, resnet50"),
+    "--backbone-weights": ("backbone_weights", str, "a local weights file for the backbone (nothing is downloaded)"),
+    "--first-stage": (
+        "first_stage",
+        str,
+        "pose (HumanPoseNN on RGB frames; needs joints) or silhouette (silhouette encoder, for silhouette datasets)",
+    ),
+    "--rnn": ("rnn", str, "recurrent layer of GaitNN: lstm or gru"),
+    "--rnn-layers": ("rnn_layers", int, "stacked recurrent layers: 1 or 2"),
+    "--units": ("units", int, "recurrent units"),
+    "--embedding": ("embedding", int, "size of the identification vector"),
+    "--dropout": ("dropout", float, "dropout before the softmax of the training head"),
+    "--triplet-weight": ("triplet_weight", float, "weight of a batch-hard triplet loss on the vector (0: none)"),
+    "--seed": ("seed", int, "random seed"),
+}
+EPOCHS = {"--pose-epochs": "pose", "--gait-epochs": "gait", "--presence-epochs": "presence"}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train HumanPoseNN, GaitNN and the presence classifier on Ray Train",
+        description=(
+            "Train the two-stage network on preprocessed shards with Ray Train (TensorflowTrainer, "
+            "MultiWorkerMirroredStrategy): stage 1 HumanPoseNN on frames with joints, stage 2 GaitNN on clips "
+            "with the pose network frozen (--finetune-pose to train it too), and the presence classifier. Each "
+            "epoch is checkpointed; a worker that dies is replaced and training resumes from the last "
+            "checkpoint, and re-running the same command resumes a stopped run. OUT gets the model directory "
+            "(pose/, gait/, presence/, config.json, metrics.json, history.csv, curves.png, version)."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("shards", help="output of gait preprocess (local path or URI)")
+    p.add_argument("out", help="model directory to write (refused if it exists, unless --overwrite)")
+    p.add_argument("--config", help="run config (configs/*.yaml) whose `train:` section sets the options")
+    p.add_argument("--preset", choices=sorted(PRESETS), help="starting point for the options (default: demo)")
+    for opt, (dest, typ, text) in OPTIONS.items():
+        p.add_argument(opt, dest=dest, type=typ, help=text)
+    for opt, stage in EPOCHS.items():
+        p.add_argument(opt, dest=f"{stage}_epochs", type=int, help=f"epochs of the {stage} stage (at most)")
+    p.add_argument("--finetune-pose", action="store_true", default=None, help="train HumanPoseNN in stage 2 too")
+    p.add_argument("--mixed-precision", action="store_true", default=None, help="float16 compute on GPUs")
+    p.add_argument(
+        "--storage-path",
+        help="where Ray Train keeps checkpoints (default: beside OUT); shared "
+        "storage (s3://, gs://, NFS) on a multi-node cluster",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace OUT")
+    p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray)")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    if args.config:
+        from pipeline.config import load_config
+
+        cfg = load_config(args.config).train
+    else:
+        cfg = PRESETS[args.preset or "demo"]
+    changes: dict[str, Any] = {d: getattr(args, d) for d, _, _ in OPTIONS.values() if getattr(args, d) is not None}
+    for flag in ("finetune_pose", "mixed_precision"):
+        if getattr(args, flag):
+            changes[flag] = True
+    for stage in EPOCHS.values():
+        if getattr(args, f"{stage}_epochs") is not None:
+            changes[stage] = replace(getattr(cfg, stage), epochs=getattr(args, f"{stage}_epochs"))
+    try:
+        return cfg.with_changes(**changes)
+    except ValueError as exc:
+        raise SystemExit(f"gait train: {exc}") from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.train.run import train
+
+    cfg = config_from_args(args)
+    try:
+        summary = train(
+            args.shards,
+            args.out,
+            cfg,
+            overwrite=args.overwrite,
+            storage_path=args.storage_path,
+            ray_address=args.address,
+        )
+    except (FileExistsError, ValueError) as exc:
+        raise SystemExit(f"gait train: {exc}") from exc
+    print("\n".join(summary.lines()))
+    return 0

@@ -1,0 +1,254 @@
+"""The training loop of each stage, run by every Ray Train worker (or by one local process).
+
+Each epoch: Keras fits on this worker's shard (MultiWorkerMirroredStrategy all-reduces gradients and the
+validation metrics, so EarlyStopping stops every worker at the same epoch), then rank 0 saves the weights and
+the loop state into a checkpoint that `ray.train.report` keeps. A restarted worker group, or a re-run with the
+same name and storage path, resumes from the last checkpoint. The last report carries the best weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from pipeline.train.config import TrainConfig
+
+WEIGHTS = "weights.h5"
+STATE = "state.json"
+
+
+# -- models of each stage ------------------------------------------------------------------------------------
+def build_stage_model(stage: str, cfg: TrainConfig, spec: dict[str, Any]) -> tuple[Any, Any]:
+    """(model to train, compiled; model whose weights are the stage's product)."""
+    import tf_keras as keras
+
+    from pipeline.models import gait, pose, presence, silhouette
+
+    size = tuple(spec["input_size"])
+    if stage == "pose":
+        net = pose.build_pose_net(size, cfg.backbone, cfg.feature_channels, cfg.backbone_weights)
+        model = keras.Model(net.input, net.output["heatmaps"], name="pose_heatmaps")
+        model.compile(optimizer=keras.optimizers.Adam(cfg.pose.learning_rate), loss="mse")
+        return model, net
+    if stage == "gait":
+        if cfg.first_stage == "pose":
+            first = pose.build_pose_net(size, cfg.backbone, cfg.feature_channels, None)
+            if spec.get("pose_weights"):
+                first.load_weights(spec["pose_weights"])
+            first.trainable = cfg.finetune_pose
+            channels = 3
+        else:
+            first = silhouette.build_silhouette_encoder(size, cfg.feature_channels)
+            channels = 1
+        fshape = (size[1] // 4, size[0] // 4, cfg.feature_channels)
+        gnet = gait.build_gait_net(
+            fshape, cfg.rnn, cfg.rnn_layers, cfg.units, cfg.descriptor, cfg.embedding, cfg.blocks
+        )
+        embedder = gait.build_embedder(first, gnet, (size[1], size[0], channels))
+        classifier = gait.build_gait_classifier(embedder, spec["num_classes"], cfg.dropout)
+        if cfg.triplet_weight > 0:
+            model = keras.Model(classifier.input, {"probs": classifier.output, "embedding": embedder.output})
+            model.compile(
+                optimizer=keras.optimizers.Adam(cfg.gait.learning_rate),
+                loss={"probs": "sparse_categorical_crossentropy", "embedding": gait.batch_hard_triplet_loss()},
+                loss_weights={"probs": 1.0, "embedding": cfg.triplet_weight},
+                metrics={"probs": ["accuracy"]},
+            )
+        else:
+            model = classifier
+            model.compile(
+                optimizer=keras.optimizers.Adam(cfg.gait.learning_rate),
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],
+            )
+        return model, embedder
+    if stage == "presence":
+        net = presence.build_presence_net(size)
+        net.compile(
+            optimizer=keras.optimizers.Adam(cfg.presence.learning_rate),
+            loss="binary_crossentropy",
+            metrics=["accuracy"],
+        )
+        return net, net
+    raise ValueError(f"unknown stage {stage!r}")
+
+
+def heatmap_targets(joints: Any, input_size: tuple[int, int], heatmap_size: tuple[int, int], sigma: float) -> Any:
+    """TF version of pipeline.models.heatmaps.joints_to_heatmaps (same formula; the tests compare them)."""
+    import tensorflow as tf
+
+    (w, h), (hw, hh) = input_size, heatmap_size
+    jx = (joints[..., 0] + 0.5) * (hw / w) - 0.5
+    jy = (joints[..., 1] + 0.5) * (hh / h) - 0.5
+    vis = tf.cast(joints[..., 2] > 0, tf.float32)
+    gx = tf.exp(-tf.square(tf.range(hw, dtype=tf.float32)[None, None, :] - jx[..., None]) / (2 * sigma**2))
+    gy = tf.exp(-tf.square(tf.range(hh, dtype=tf.float32)[None, None, :] - jy[..., None]) / (2 * sigma**2))
+    maps = gy[..., :, None] * gx[..., None, :] * vis[..., None, None]  # [B, 16, hh, hw]
+    return tf.transpose(maps, [0, 2, 3, 1])
+
+
+def tf_dataset(stage: str, data: Any, batch_size: int, spec: dict[str, Any], cfg: TrainConfig, shuffle: bool) -> Any:
+    """A Ray Dataset (or a worker's shard of one) as a tf.data.Dataset of (inputs, targets)."""
+    import tensorflow as tf
+
+    kwargs = {"batch_size": batch_size, "drop_last": True}
+    if shuffle:
+        kwargs.update(local_shuffle_buffer_size=256, local_shuffle_seed=cfg.seed)
+    size = tuple(spec["input_size"])
+    if stage == "pose":
+        ds = data.to_tf("image", "joints", **kwargs)
+        hsize = (size[0] // 2, size[1] // 2)
+        return ds.map(lambda x, j: (tf.cast(x, tf.float32) / 255.0, heatmap_targets(j, size, hsize, cfg.heatmap_sigma)))
+    if stage == "gait":
+        ds = data.to_tf("clip", "label", **kwargs)
+        if cfg.triplet_weight > 0:
+            return ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, {"probs": y, "embedding": y}))
+        return ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
+    ds = data.to_tf("image", "label", **kwargs)
+    return ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
+
+
+# -- callbacks ------------------------------------------------------------------------------------------------
+def _validation_callback(stage: str, product: Any, clone: Any, spec: dict[str, Any]) -> Any:
+    """Adds the stage's real measure to the epoch's logs, computed on a local copy of the model (no collective
+    ops): PCK@0.2 for pose, clip-level nearest-neighbour rank-1 for gait."""
+    import tf_keras as keras
+
+    evaluation = spec.get("evaluation")
+    if not evaluation:
+        return None
+    import ray
+
+    data = ray.get(evaluation) if isinstance(evaluation, ray.ObjectRef) else evaluation
+
+    class Validation(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if logs is None:
+                return
+            clone.set_weights(product.get_weights())
+            logs.update(validation_measures(stage, clone, data, spec))
+
+    return Validation()
+
+
+def validation_measures(stage: str, model: Any, data: dict[str, np.ndarray], spec: dict[str, Any]) -> dict[str, float]:
+    """PCK@0.2 (pose) or rank-1 of held-out clips against training clips by nearest neighbour (gait)."""
+    if stage == "pose":
+        from pipeline.models.heatmaps import heatmaps_to_joints, pck
+
+        maps = model.predict(data["image"].astype(np.float32) / 255.0, batch_size=128, verbose=0)["heatmaps"]
+        return {"val_pck": float(pck(heatmaps_to_joints(maps, tuple(spec["input_size"]))[..., :2], data["joints"]))}
+    if stage == "gait":
+        emb_g = model.predict(data["gallery"].astype(np.float32) / 255.0, batch_size=32, verbose=0)
+        emb_p = model.predict(data["probe"].astype(np.float32) / 255.0, batch_size=32, verbose=0)
+        d = ((emb_p[:, None, :] - emb_g[None, :, :]) ** 2).sum(-1)
+        return {"val_rank1": float(np.mean(data["gallery_labels"][d.argmin(1)] == data["probe_labels"]))}
+    return {}
+
+
+class _Checkpointing:
+    """Keras callback factory: after each epoch, rank 0 writes weights and loop state; everybody reports."""
+
+    @staticmethod
+    def make(
+        session: Any, product: Any, optimizer: Any, history: list[dict], crash: dict | None, start_epoch: int
+    ) -> Any:
+        import tf_keras as keras
+
+        class Report(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                row = {k: float(v) for k, v in (logs or {}).items()}
+                row.update(epoch=epoch, lr=float(keras.backend.get_value(optimizer.learning_rate)))
+                row["start_epoch"] = start_epoch  # where this attempt began: > 0 after a resume
+                history.append(row)
+                report_state(session, product, history, final=False)
+                if crash and session.world_rank == crash["rank"] and epoch == crash["epoch"]:
+                    marker = Path(crash["marker"])
+                    if not marker.exists():  # once: the restarted worker must get past this epoch
+                        marker.write_text(str(os.getpid()))
+                        os.kill(os.getpid(), signal.SIGKILL)
+
+        return Report()
+
+
+def report_state(session: Any, product: Any, history: list[dict], final: bool) -> None:
+    metrics = dict(history[-1]) if history else {}
+    metrics["final"] = final
+    if session.world_rank != 0:
+        session.report(metrics)
+        return
+    with tempfile.TemporaryDirectory(prefix="gait-ckpt-") as d:
+        product.save_weights(str(Path(d) / WEIGHTS))
+        (Path(d) / STATE).write_text(json.dumps({"history": history, "final": final}))
+        session.report(metrics, Path(d))
+
+
+# -- the loop -------------------------------------------------------------------------------------------------
+def stage_loop(config: dict[str, Any], session: Any = None) -> None:
+    """Train one stage. `config`: stage, train (TrainConfig dict), spec (input size, classes, …)."""
+    import tensorflow as tf
+    import tf_keras as keras
+
+    from pipeline.train.session import RaySession
+
+    session = session or RaySession()
+    stage, spec = config["stage"], config["spec"]
+    cfg = TrainConfig.from_dict(config["train"])
+    opt = getattr(cfg, stage)
+    threads = max(1, int(cfg.cpus_per_worker))
+    try:  # one worker per CPU: TensorFlow's own pools would only oversubscribe them
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    except RuntimeError:
+        pass  # already initialised in this process (local mode after an earlier stage)
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.mixed_precision and tf.config.list_physical_devices("GPU"):
+        keras.mixed_precision.set_global_policy("mixed_float16")
+    strategy = tf.distribute.MultiWorkerMirroredStrategy() if session.distributed else tf.distribute.get_strategy()
+    with strategy.scope():
+        model, product = build_stage_model(stage, cfg, spec)
+    _, clone = build_stage_model(stage, cfg, spec)  # outside the strategy: for local validation measures
+
+    history: list[dict] = []
+    with session.checkpoint() as ckpt:
+        if ckpt is not None:
+            product.load_weights(str(ckpt / WEIGHTS))
+            state = json.loads((ckpt / STATE).read_text())
+            history = state["history"]
+            if state["final"]:  # this stage already finished: hand its result on again
+                report_state(session, product, history, final=True)
+                return
+            keras.backend.set_value(model.optimizer.learning_rate, history[-1]["lr"])
+    initial_epoch = history[-1]["epoch"] + 1 if history else 0
+    per_worker = max(1, opt.batch_size // session.world_size)
+    train = tf_dataset(stage, session.dataset("train"), per_worker, spec, cfg, shuffle=True)
+    val = tf_dataset(stage, session.dataset("val"), per_worker, spec, cfg, shuffle=False)
+    callbacks = [
+        cb
+        for cb in (
+            _validation_callback(stage, product, clone, spec),
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=opt.lr_factor, patience=opt.lr_patience, min_lr=opt.min_lr
+            ),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=opt.patience, restore_best_weights=True),
+            _Checkpointing.make(session, product, model.optimizer, history, config.get("crash"), initial_epoch),
+        )
+        if cb is not None
+    ]
+    if initial_epoch < opt.epochs:
+        model.fit(
+            train,
+            validation_data=val,
+            epochs=opt.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=2 if session.world_rank == 0 else 0,
+        )
+    report_state(session, product, history, final=True)

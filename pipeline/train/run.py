@@ -1,0 +1,246 @@
+"""`gait train SHARDS OUT`: stage 1 (HumanPoseNN), stage 2 (GaitNN), the presence classifier → a model directory.
+
+OUT/pose/model.keras        frames → {heatmaps, features}
+OUT/gait/model.keras        clips of frames [B, T, H, W, 3] in [0, 1] → L2-normalised identity vectors
+OUT/presence/model.keras    frames → probability that a person is present
+OUT/config.json             train config, shards, classes, input size, clip length
+OUT/metrics.json            validation: pose PCK@0.2, gait rank-1 (sequences and clips), presence accuracy
+OUT/history.csv, OUT/curves.png, OUT/version (content hash: everything downstream names it)
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import pipeline  # noqa: F401
+from pipeline.common.atomic import atomic_write_json, swap_in
+from pipeline.ingest.shards import load_clips
+from pipeline.ingest.storage import resolve
+from pipeline.train import data
+from pipeline.train.config import TrainConfig
+from pipeline.train.loops import build_stage_model
+from pipeline.train.plots import plot_curves
+from pipeline.train.trainer import StageResult, fit_stage
+
+STAGES = ("pose", "gait", "presence")
+
+
+@dataclass
+class TrainSummary:
+    out: Path
+    version: str
+    metrics: dict[str, Any]
+    seconds: float
+    attempts: dict[str, int] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        m = self.metrics
+        out = [f"model {self.version} → {self.out}  ({self.seconds:.0f} s)"]
+        if "pose_pck@0.2" in m:
+            out.append(f"  pose: PCK@0.2 {m['pose_pck@0.2']:.3f} on {m['pose_val_frames']} validation frames")
+        if "gait_rank1_sequences" in m:
+            out.append(
+                f"  gait: rank-1 {m['gait_rank1_sequences']:.3f} for {m['gait_val_sequences']} held-out sequences "
+                f"of training subjects (clips {m['gait_rank1_clips']:.3f}), {m['classes']} subjects"
+            )
+        if "presence_accuracy" in m:
+            out.append(f"  presence: accuracy {m['presence_accuracy']:.3f} on {m['presence_val_frames']} frames")
+        return out
+
+
+def _shard_meta(shards: str) -> dict[str, Any]:
+    fs, path = resolve(shards)
+    with fs.open_input_stream(f"{path.rstrip('/')}/_manifest.json") as fh:
+        return json.loads(fh.read())
+
+
+def _subset(n: int, k: int, seed: int) -> np.ndarray:
+    return np.sort(np.random.default_rng(seed).permutation(n)[: min(n, k)])
+
+
+def _gait_eval(shards: str, classes: list[str], column: str, k: int, seed: int) -> dict[str, np.ndarray]:
+    """Clips for the per-epoch rank-1: training clips as gallery, held-out (val) clips as probes."""
+    index = {s: i for i, s in enumerate(classes)}
+    out = {}
+    for role, split in (("gallery", "train"), ("probe", "val")):
+        c = load_clips(shards, columns=[column, "subject"], splits=[split])
+        keep = _subset(len(c["subject"]), k, seed)
+        clips = c[column][keep]
+        out[role] = clips[..., None] if clips.ndim == 4 else clips
+        out[f"{role}_labels"] = np.array([index[s] for s in c["subject"][keep]])
+    return out
+
+
+def embed_clips(embedder: Any, clips: np.ndarray, batch: int = 32) -> np.ndarray:
+    x = clips[..., None] if clips.ndim == 4 else clips
+    return embedder.predict(x.astype(np.float32) / 255.0, batch_size=batch, verbose=0)
+
+
+def sequence_rank1(embedder: Any, shards: str, column: str) -> dict[str, float]:
+    """Held-out sequences of training subjects (val) against their training sequences, by nearest neighbour
+    on sequence means (and on single clips)."""
+    g = load_clips(shards, columns=[column, "subject", "sequence_id"], splits=["train"])
+    p = load_clips(shards, columns=[column, "subject", "sequence_id"], splits=["val"])
+    eg, ep = embed_clips(embedder, g[column]), embed_clips(embedder, p[column])
+
+    def means(emb: np.ndarray, c: dict) -> tuple[np.ndarray, np.ndarray]:
+        ids = sorted(set(c["sequence_id"]))
+        vecs = np.stack([emb[c["sequence_id"] == i].mean(0) for i in ids])
+        subj = np.array([c["subject"][c["sequence_id"] == i][0] for i in ids])
+        return vecs / np.linalg.norm(vecs, axis=1, keepdims=True), subj
+
+    (gm, gs), (pm, ps) = means(eg, g), means(ep, p)
+    seq = float(np.mean(gs[((pm[:, None] - gm[None]) ** 2).sum(-1).argmin(1)] == ps))
+    clip = float(np.mean(g["subject"][((ep[:, None] - eg[None]) ** 2).sum(-1).argmin(1)] == p["subject"]))
+    return {"gait_rank1_sequences": seq, "gait_rank1_clips": clip, "gait_val_sequences": len(ps)}
+
+
+def train(
+    shards: str,
+    out: str | Path,
+    cfg: TrainConfig,
+    *,
+    overwrite: bool = False,
+    storage_path: str | None = None,
+    crash: dict[str, Any] | None = None,
+    ray_address: str | None = None,
+) -> TrainSummary:
+    """Train every stage on `shards` and write the model directory `out` (swapped in when complete)."""
+    import ray
+
+    from pipeline.common.ray_init import ensure_ray
+    from pipeline.models.heatmaps import heatmaps_to_joints, pck
+    from pipeline.models.io import directory_version, save_model
+
+    t0 = time.perf_counter()
+    out = Path(out).absolute()
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
+    ensure_ray(ray_address)
+    meta = _shard_meta(shards)
+    size = (meta["config"]["width"], meta["config"]["height"])
+    classes = data.label_map(shards)
+    if len(classes) < 2:
+        raise ValueError(f"{shards} has {len(classes)} training subject(s); stage 2 needs at least 2")
+    use_pose = cfg.first_stage == "pose"
+    if use_pose and not meta["columns"].get("joints"):
+        raise ValueError(f"{shards} has no joints to train HumanPoseNN; use --first-stage silhouette")
+    column = "frames" if use_pose else "silhouettes"
+    run_key = f"{meta['config_hash']}-{cfg.hash()}"
+    storage_path = storage_path or str(out.parent / f"{out.name}.ray-train")
+    staging = out.parent / f".{out.name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    weights_dir = staging / "weights"
+    results: dict[str, StageResult] = {}
+
+    def run_stage(stage: str, datasets: dict[str, Any], spec: dict[str, Any]) -> StageResult:
+        stage_crash = crash if crash and crash.get("stage") == stage else None
+        results[stage] = fit_stage(
+            stage,
+            cfg,
+            datasets,
+            spec,
+            weights_dir,
+            name=f"{stage}-{run_key}",
+            storage_path=storage_path,
+            crash=stage_crash,
+        )
+        return results[stage]
+
+    base_spec = {"input_size": list(size)}
+    if use_pose:
+        val_frames = data.pose_dataset(shards, data.VAL_SPLITS, cfg.pose_frames_per_clip)
+        probe = val_frames.take_batch(min(512, val_frames.count()), batch_format="numpy")
+        run_stage(
+            "pose",
+            {"train": data.pose_dataset(shards, data.TRAIN_SPLITS, cfg.pose_frames_per_clip), "val": val_frames},
+            {**base_spec, "evaluation": ray.put({"image": probe["image"], "joints": probe["joints"]})},
+        )
+    gait_spec = {
+        **base_spec,
+        "num_classes": len(classes),
+        "pose_weights": str(results["pose"].weights) if use_pose else None,
+        "evaluation": ray.put(_gait_eval(shards, classes, column, 256, cfg.seed)),
+    }
+    run_stage(
+        "gait",
+        {
+            "train": data.gait_dataset(shards, data.TRAIN_SPLITS, classes, column),
+            "val": data.gait_dataset(shards, data.VAL_SPLITS, classes, column),
+        },
+        gait_spec,
+    )
+    presence_ok = bool(data.presence_items(shards, cfg.presence_frames_per_video))
+    if presence_ok:
+        pres_val = data.presence_dataset(shards, "val", cfg.presence_frames_per_video)
+        run_stage(
+            "presence",
+            {"train": data.presence_dataset(shards, "train", cfg.presence_frames_per_video), "val": pres_val},
+            {"input_size": [64, 64]},
+        )
+
+    # The products, rebuilt here exactly as the workers built them, from their best weights; saved as Keras v3.
+    def product(stage: str, spec: dict[str, Any]) -> Any:
+        net = build_stage_model(stage, cfg, {**spec, "evaluation": None})[1]
+        net.load_weights(str(results[stage].weights))
+        save_model(net, staging / stage / "model.keras")
+        return net
+
+    metrics: dict[str, Any] = {"classes": len(classes)}
+    if use_pose:
+        pose_net = product("pose", base_spec)
+        frames = data.pose_dataset(shards, data.VAL_SPLITS, cfg.pose_frames_per_clip).take_all()
+        images = np.stack([r["image"] for r in frames]).astype(np.float32) / 255.0
+        joints = np.stack([r["joints"] for r in frames])
+        maps = pose_net.predict(images, batch_size=128, verbose=0)["heatmaps"]
+        metrics["pose_pck@0.2"] = float(pck(heatmaps_to_joints(maps, size)[..., :2], joints))
+        metrics["pose_val_frames"] = len(images)
+    embedder = product("gait", gait_spec)
+    metrics.update(sequence_rank1(embedder, shards, column))
+    if presence_ok:
+        pnet = product("presence", {"input_size": [64, 64]})
+        rows = pres_val.take_all()
+        x = np.stack([r["image"] for r in rows]).astype(np.float32) / 255.0
+        y = np.array([r["label"] for r in rows])
+        pred = pnet.predict(x, batch_size=128, verbose=0)[:, 0] > 0.5
+        metrics["presence_accuracy"] = float(np.mean(pred == (y > 0.5)))
+        metrics["presence_val_frames"] = len(y)
+    shutil.rmtree(weights_dir)
+
+    histories = {s: r.history for s, r in results.items()}
+    with open(staging / "history.csv", "w", newline="") as fh:
+        keys = sorted({k for h in histories.values() for row in h for k in row})
+        writer = csv.DictWriter(fh, fieldnames=["stage", *keys])
+        writer.writeheader()
+        for stage, rows in histories.items():
+            for row in rows:
+                writer.writerow({"stage": stage, **row})
+    plot_curves(histories, staging / "curves.png")
+    metrics["epochs"] = {s: len(h) for s, h in histories.items()}
+    metrics["attempts"] = {s: r.attempts for s, r in results.items()}
+    atomic_write_json(
+        staging / "config.json",
+        {
+            "train": cfg.to_dict(),
+            "shards": shards,
+            "shards_config_hash": meta["config_hash"],
+            "classes": classes,
+            "input_size": list(size),
+            "clip_len": meta["config"]["clip_len"],
+            "first_stage": cfg.first_stage,
+            "column": column,
+        },
+    )
+    atomic_write_json(staging / "metrics.json", metrics)
+    version = directory_version(staging)
+    (staging / "version").write_text(version + "\n")
+    swap_in(staging, out)
+    return TrainSummary(out, version, metrics, time.perf_counter() - t0, metrics["attempts"])

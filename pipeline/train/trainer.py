@@ -1,0 +1,82 @@
+"""Running a stage: a TensorflowTrainer over `workers` Ray Train workers, or the same loop in this process."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.common.ray_init import runtime_env
+from pipeline.train.config import TrainConfig
+from pipeline.train.loops import STATE, WEIGHTS, stage_loop
+from pipeline.train.session import LocalSession
+
+
+@dataclass
+class StageResult:
+    stage: str
+    weights: Path  # the stage's best weights (HDF5), copied out of the final checkpoint
+    history: list[dict[str, Any]]  # one row per epoch (loss, val_loss, accuracy, lr, …)
+    attempts: int  # worker-group starts: > 1 after a worker died and Train resumed from a checkpoint
+
+
+def _collect(checkpoint_dir: Path, stage: str, dest: Path) -> tuple[Path, list[dict[str, Any]]]:
+    state = json.loads((checkpoint_dir / STATE).read_text())
+    if not state["final"]:
+        raise RuntimeError(f"stage {stage} ended without its final checkpoint")
+    dest.mkdir(parents=True, exist_ok=True)
+    weights = dest / f"{stage}-weights.h5"  # legacy HDF5, like the checkpoint (".weights.h5" means Keras v3)
+    shutil.copyfile(checkpoint_dir / WEIGHTS, weights)
+    return weights, state["history"]
+
+
+def fit_stage(
+    stage: str,
+    cfg: TrainConfig,
+    datasets: dict[str, Any],
+    spec: dict[str, Any],
+    dest: Path,
+    *,
+    name: str,
+    storage_path: str,
+    crash: dict[str, Any] | None = None,
+) -> StageResult:
+    """Train `stage` and copy its best weights to `dest`. Same `name` and `storage_path` → resume that run."""
+    config = {"stage": stage, "train": cfg.to_dict(), "spec": spec, "crash": crash}
+    if cfg.workers == 0:
+        session = LocalSession(datasets)
+        stage_loop(config, session)
+        weights, history = _collect(session.last_checkpoint, stage, dest)
+        return StageResult(stage, weights, history, 1)
+
+    import ray.train
+    from ray.train.tensorflow import TensorflowTrainer
+
+    resources = {"CPU": cfg.cpus_per_worker}
+    if cfg.gpus_per_worker:
+        resources["GPU"] = cfg.gpus_per_worker
+    trainer = TensorflowTrainer(
+        stage_loop,
+        train_loop_config=config,
+        scaling_config=ray.train.ScalingConfig(
+            num_workers=cfg.workers, use_gpu=cfg.gpus_per_worker > 0, resources_per_worker=resources
+        ),
+        datasets=datasets,
+        dataset_config=ray.train.DataConfig(datasets_to_split="all"),
+        run_config=ray.train.RunConfig(
+            name=name,
+            storage_path=storage_path,
+            failure_config=ray.train.FailureConfig(max_failures=cfg.max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+            worker_runtime_env=runtime_env(),
+        ),
+    )
+    result = trainer.fit()
+    if result.error is not None:
+        raise result.error
+    with result.checkpoint.as_directory() as d:
+        weights, history = _collect(Path(d), stage, dest)
+    attempts = 1 + (crash is not None and Path(crash["marker"]).exists())
+    return StageResult(stage, weights, history, attempts)

@@ -1,0 +1,135 @@
+"""Training on Ray Train: the model directory, two workers, a killed worker, a resumed run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.train import data
+from pipeline.train.config import StageConfig, TrainConfig
+from pipeline.train.run import train
+from pipeline.train.trainer import fit_stage
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = TrainConfig(
+    feature_channels=8,
+    units=16,
+    descriptor=16,
+    embedding=16,
+    blocks=1,
+    dropout=0.2,
+    pose_frames_per_clip=2,
+    presence_frames_per_video=2,
+    pose=StageConfig(epochs=2, batch_size=16),
+    gait=StageConfig(epochs=2, batch_size=8),
+    presence=StageConfig(epochs=1, batch_size=16),
+    workers=0,
+)
+
+
+@pytest.fixture(scope="module")
+def local_model(tiny_shards, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("models") / "model"
+    train(str(tiny_shards), out, TINY)
+    return out
+
+
+def test_model_directory(local_model):
+    for f in (
+        "pose/model.keras",
+        "gait/model.keras",
+        "presence/model.keras",
+        "config.json",
+        "metrics.json",
+        "history.csv",
+        "curves.png",
+        "version",
+    ):
+        assert (local_model / f).is_file(), f
+    metrics = json.loads((local_model / "metrics.json").read_text())
+    for key in ("pose_pck@0.2", "gait_rank1_sequences", "gait_rank1_clips", "presence_accuracy"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert metrics["epochs"] == {"pose": 2, "gait": 2, "presence": 1}
+    config = json.loads((local_model / "config.json").read_text())
+    assert config["classes"] == ["001", "002", "003"] and config["input_size"] == [32, 32]
+    with open(local_model / "history.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["stage"] for r in rows} == {"pose", "gait", "presence"} and "val_loss" in rows[0]
+    assert any(r["val_pck"] for r in rows if r["stage"] == "pose")
+    assert any(r["val_rank1"] for r in rows if r["stage"] == "gait")
+    assert len((local_model / "version").read_text().strip()) == 16
+
+
+def test_models_reload_in_a_fresh_process_and_predict_the_same(local_model, tiny_shards, tmp_path):
+    from pipeline.ingest.shards import load_clips
+    from pipeline.models.io import load_model
+
+    clips = load_clips(str(tiny_shards), columns=["frames"], splits=["val"])["frames"][:4].astype(np.float32) / 255
+    np.save(tmp_path / "clips.npy", clips)
+    here = load_model(local_model / "gait" / "model.keras").predict(clips, verbose=0)
+    code = (
+        "import numpy as np, pipeline\n"
+        "from pipeline.models.io import load_model\n"
+        f"m = load_model({str(local_model / 'gait' / 'model.keras')!r})\n"
+        f"np.save({str(tmp_path / 'out.npy')!r}, m.predict(np.load({str(tmp_path / 'clips.npy')!r}), verbose=0))\n"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, capture_output=True, timeout=300)
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), here, atol=1e-5)
+    assert np.allclose(np.linalg.norm(here, axis=1), 1.0, atol=1e-4)
+
+
+def _gait_inputs(shards: Path) -> tuple[dict, dict]:
+    classes = data.label_map(str(shards))
+    datasets = {
+        "train": data.gait_dataset(str(shards), ("train",), classes),
+        "val": data.gait_dataset(str(shards), ("val",), classes),
+    }
+    return datasets, {"input_size": [32, 32], "num_classes": len(classes), "pose_weights": None}
+
+
+def test_two_workers_resume_after_a_worker_is_killed(tiny_shards, tmp_path):
+    """Rank 1 is SIGKILLed at the end of epoch 1; Ray Train replaces the worker group, which resumes from the
+    checkpoint of epoch 1 instead of starting over."""
+    cfg = replace(TINY, workers=2, cpus_per_worker=1, max_failures=2, gait=StageConfig(epochs=4, batch_size=8))
+    datasets, spec = _gait_inputs(tiny_shards)
+    crash = {"rank": 1, "epoch": 1, "marker": str(tmp_path / "killed")}
+    result = fit_stage(
+        "gait", cfg, datasets, spec, tmp_path / "w", name="kill-test", storage_path=str(tmp_path / "ray"), crash=crash
+    )
+    assert Path(crash["marker"]).exists(), "the worker was killed"
+    assert result.attempts == 2
+    epochs = [row["epoch"] for row in result.history]
+    assert epochs == [0, 1, 2, 3], "resumed after epoch 1: no epoch repeated, none lost"
+    assert result.weights.is_file()
+
+
+def test_rerunning_a_stopped_run_resumes_it(tiny_shards, tmp_path):
+    """A run whose every attempt failed (max_failures=0) is stopped; the same command again resumes it."""
+    cfg = replace(TINY, workers=2, cpus_per_worker=1, max_failures=0, gait=StageConfig(epochs=3, batch_size=8))
+    datasets, spec = _gait_inputs(tiny_shards)
+    kw = {"name": "stopped", "storage_path": str(tmp_path / "ray")}
+    crash = {"rank": 0, "epoch": 0, "marker": str(tmp_path / "killed")}
+    with pytest.raises(Exception):  # noqa: B017 (Ray's error type for a failed run varies by version)
+        fit_stage("gait", cfg, datasets, spec, tmp_path / "w", crash=crash, **kw)
+    result = fit_stage("gait", cfg, datasets, spec, tmp_path / "w", crash=crash, **kw)
+    assert [row["epoch"] for row in result.history] == [0, 1, 2]
+    assert result.history[1].get("start_epoch") == 1, "the second run started after the checkpoint of epoch 0"
+
+
+def test_early_stopping_stops_both_workers_together(tiny_shards, tmp_path):
+    cfg = replace(
+        TINY,
+        workers=2,
+        cpus_per_worker=1,
+        gait=StageConfig(epochs=8, batch_size=8, learning_rate=0.5, patience=1, lr_patience=5),
+    )
+    datasets, spec = _gait_inputs(tiny_shards)
+    result = fit_stage("gait", cfg, datasets, spec, tmp_path / "w", name="early", storage_path=str(tmp_path / "r"))
+    assert 2 <= len(result.history) < 8  # stopped early, and the run finished: no worker was left waiting
