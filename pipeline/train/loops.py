@@ -31,21 +31,22 @@ def build_stage_model(stage: str, cfg: TrainConfig, spec: dict[str, Any]) -> tup
 
     from pipeline.models import gait, pose, presence, silhouette
 
-    size = tuple(spec["input_size"])
+    size = tuple(spec["input_size"])  # (width, height), as in the shards
+    hw = (size[1], size[0])  # the model builders take (height, width)
     if stage == "pose":
-        net = pose.build_pose_net(size, cfg.backbone, cfg.feature_channels, cfg.backbone_weights)
+        net = pose.build_pose_net(hw, cfg.backbone, cfg.feature_channels, cfg.backbone_weights)
         model = keras.Model(net.input, net.output["heatmaps"], name="pose_heatmaps")
         model.compile(optimizer=keras.optimizers.Adam(cfg.pose.learning_rate), loss="mse")
         return model, net
     if stage == "gait":
         if cfg.first_stage == "pose":
-            first = pose.build_pose_net(size, cfg.backbone, cfg.feature_channels, None)
+            first = pose.build_pose_net(hw, cfg.backbone, cfg.feature_channels, None)
             if spec.get("pose_weights"):
                 first.load_weights(spec["pose_weights"])
             first.trainable = cfg.finetune_pose
             channels = 3
         else:
-            first = silhouette.build_silhouette_encoder(size, cfg.feature_channels)
+            first = silhouette.build_silhouette_encoder(hw, cfg.feature_channels)
             channels = 1
         fshape = (size[1] // 4, size[0] // 4, cfg.feature_channels)
         gnet = gait.build_gait_net(
@@ -70,7 +71,7 @@ def build_stage_model(stage: str, cfg: TrainConfig, spec: dict[str, Any]) -> tup
             )
         return model, embedder
     if stage == "presence":
-        net = presence.build_presence_net(size)
+        net = presence.build_presence_net(hw)
         net.compile(
             optimizer=keras.optimizers.Adam(cfg.presence.learning_rate),
             loss="binary_crossentropy",
@@ -158,7 +159,13 @@ class _Checkpointing:
 
     @staticmethod
     def make(
-        session: Any, product: Any, optimizer: Any, history: list[dict], crash: dict | None, start_epoch: int
+        session: Any,
+        product: Any,
+        clone: Any,
+        optimizer: Any,
+        history: list[dict],
+        crash: dict | None,
+        start_epoch: int,
     ) -> Any:
         import tf_keras as keras
 
@@ -168,7 +175,7 @@ class _Checkpointing:
                 row.update(epoch=epoch, lr=float(keras.backend.get_value(optimizer.learning_rate)))
                 row["start_epoch"] = start_epoch  # where this attempt began: > 0 after a resume
                 history.append(row)
-                report_state(session, product, history, final=False)
+                report_state(session, product, clone, history, final=False)
                 if crash and session.world_rank == crash["rank"] and epoch == crash["epoch"]:
                     marker = Path(crash["marker"])
                     if not marker.exists():  # once: the restarted worker must get past this epoch
@@ -178,14 +185,19 @@ class _Checkpointing:
         return Report()
 
 
-def report_state(session: Any, product: Any, history: list[dict], final: bool) -> None:
+def report_state(session: Any, product: Any, clone: Any, history: list[dict], final: bool) -> None:
+    """Every rank reads the weights (under MultiWorkerMirroredStrategy, batch norm's moving statistics are
+    sync-on-read: reading them is an all-reduce, and a rank reading alone would wait for the others forever);
+    rank 0 then saves them through its local copy of the model and hands the checkpoint to Ray Train."""
+    weights = product.get_weights()
     metrics = dict(history[-1]) if history else {}
     metrics["final"] = final
     if session.world_rank != 0:
         session.report(metrics)
         return
+    clone.set_weights(weights)
     with tempfile.TemporaryDirectory(prefix="gait-ckpt-") as d:
-        product.save_weights(str(Path(d) / WEIGHTS))
+        clone.save_weights(str(Path(d) / WEIGHTS))
         (Path(d) / STATE).write_text(json.dumps({"history": history, "final": final}))
         session.report(metrics, Path(d))
 
@@ -198,7 +210,7 @@ def stage_loop(config: dict[str, Any], session: Any = None) -> None:
 
     from pipeline.train.session import RaySession
 
-    session = session or RaySession()
+    session = session or RaySession(config.get("resume_from"))
     stage, spec = config["stage"], config["spec"]
     cfg = TrainConfig.from_dict(config["train"])
     opt = getattr(cfg, stage)
@@ -223,7 +235,7 @@ def stage_loop(config: dict[str, Any], session: Any = None) -> None:
             state = json.loads((ckpt / STATE).read_text())
             history = state["history"]
             if state["final"]:  # this stage already finished: hand its result on again
-                report_state(session, product, history, final=True)
+                report_state(session, product, clone, history, final=True)
                 return
             keras.backend.set_value(model.optimizer.learning_rate, history[-1]["lr"])
     initial_epoch = history[-1]["epoch"] + 1 if history else 0
@@ -238,7 +250,7 @@ def stage_loop(config: dict[str, Any], session: Any = None) -> None:
                 monitor="val_loss", factor=opt.lr_factor, patience=opt.lr_patience, min_lr=opt.min_lr
             ),
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=opt.patience, restore_best_weights=True),
-            _Checkpointing.make(session, product, model.optimizer, history, config.get("crash"), initial_epoch),
+            _Checkpointing.make(session, product, clone, model.optimizer, history, config.get("crash"), initial_epoch),
         )
         if cb is not None
     ]
@@ -251,4 +263,4 @@ def stage_loop(config: dict[str, Any], session: Any = None) -> None:
             callbacks=callbacks,
             verbose=2 if session.world_rank == 0 else 0,
         )
-    report_state(session, product, history, final=True)
+    report_state(session, product, clone, history, final=True)

@@ -48,9 +48,10 @@ class RaySession:
 
     distributed = True
 
-    def __init__(self) -> None:
+    def __init__(self, resume_from: str | None = None) -> None:
         import ray.train
 
+        self.resume_from = resume_from  # a checkpoint of an earlier, stopped run of the same name
         ctx = ray.train.get_context()
         self.world_rank = ctx.get_world_rank()
         self.world_size = ctx.get_world_size()
@@ -58,13 +59,16 @@ class RaySession:
     def dataset(self, name: str) -> Any:
         import ray.train
 
-        return ray.train.get_dataset_shard(name)
+        return ray.train.get_dataset_shard(f"{name}_{self.world_rank}")  # see trainer.per_worker_parts
 
     @contextmanager
     def checkpoint(self) -> Iterator[Path | None]:
         import ray.train
 
+        # Within a run Ray Train hands back the last reported checkpoint; else the stopped run's, if any.
         ckpt = ray.train.get_checkpoint()
+        if ckpt is None and self.resume_from:
+            ckpt = ray.train.Checkpoint(path=self.resume_from)
         if ckpt is None:
             yield None
             return

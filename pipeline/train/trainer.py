@@ -32,6 +32,47 @@ def _collect(checkpoint_dir: Path, stage: str, dest: Path) -> tuple[Path, list[d
     return weights, state["history"]
 
 
+def per_worker_parts(datasets: dict[str, Any], workers: int) -> dict[str, Any]:
+    """Each dataset split here, before training, into equal parts named `<name>_<rank>`.
+
+    Ray Train would split them itself while the workers train, with Ray Data tasks that need CPUs; when the
+    workers hold every CPU (2 workers × 1 CPU on 2 CPUs) those tasks never start and training hangs. Split now,
+    the parts are materialised and the workers only read their own. Equal parts also keep every worker's batch
+    count the same, which MultiWorkerMirroredStrategy's collectives need.
+    """
+    parts = {}
+    for name, ds in datasets.items():
+        for rank, part in enumerate(ds.split(workers, equal=True)):
+            parts[f"{name}_{rank}"] = part
+    return parts
+
+
+def latest_checkpoint(storage_path: str, name: str) -> str | None:
+    """The most advanced checkpoint an earlier run of `name` left in `storage_path` (None if none): Ray Train
+    resumes from checkpoints within a run; a re-run of a stopped job is resumed from here."""
+    import pyarrow.fs as pafs
+
+    from pipeline.ingest.storage import resolve, to_uri
+
+    fs, root = resolve(storage_path)
+    run = f"{root.rstrip('/')}/{name}"
+    if fs.get_file_info(run).type != pafs.FileType.Directory:
+        return None
+    best, best_key = None, (-1, False)
+    for info in fs.get_file_info(pafs.FileSelector(run)):
+        if info.type != pafs.FileType.Directory or not info.base_name.startswith("checkpoint_"):
+            continue
+        try:
+            with fs.open_input_stream(f"{info.path}/{STATE}") as fh:
+                state = json.loads(fh.read())
+        except (FileNotFoundError, OSError, ValueError):
+            continue  # an incomplete upload
+        key = (len(state["history"]), bool(state["final"]))
+        if key > best_key:
+            best, best_key = info.path, key
+    return to_uri(fs, best) if best else None
+
+
 def fit_stage(
     stage: str,
     cfg: TrainConfig,
@@ -54,6 +95,8 @@ def fit_stage(
     import ray.train
     from ray.train.tensorflow import TensorflowTrainer
 
+    config["resume_from"] = latest_checkpoint(storage_path, name)
+
     resources = {"CPU": cfg.cpus_per_worker}
     if cfg.gpus_per_worker:
         resources["GPU"] = cfg.gpus_per_worker
@@ -63,8 +106,8 @@ def fit_stage(
         scaling_config=ray.train.ScalingConfig(
             num_workers=cfg.workers, use_gpu=cfg.gpus_per_worker > 0, resources_per_worker=resources
         ),
-        datasets=datasets,
-        dataset_config=ray.train.DataConfig(datasets_to_split="all"),
+        datasets=per_worker_parts(datasets, cfg.workers),
+        dataset_config=ray.train.DataConfig(datasets_to_split=[]),
         run_config=ray.train.RunConfig(
             name=name,
             storage_path=storage_path,
@@ -78,5 +121,6 @@ def fit_stage(
         raise result.error
     with result.checkpoint.as_directory() as d:
         weights, history = _collect(Path(d), stage, dest)
-    attempts = 1 + (crash is not None and Path(crash["marker"]).exists())
+    starts = {row.get("start_epoch", 0) for row in history}
+    attempts = len(starts) if starts else 1  # each resume starts at a later epoch
     return StageResult(stage, weights, history, attempts)

@@ -1,0 +1,56 @@
+"""Custom layers, registered so that `.keras` files reload in any process (Lambda layers do not, safely).
+
+Importing any `pipeline.*` module runs `pipeline/__init__.py` first, which selects tf-keras before TensorFlow loads.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tf_keras as keras
+
+# ImageNet channel means (BGR) of the Caffe-style preprocessing that VGG16 and ResNet50 weights expect.
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+@keras.saving.register_keras_serializable(package="gait")
+class L2Normalize(keras.layers.Layer):
+    """Scales vectors to unit length along `axis`, so that distances between identity vectors are cosines."""
+
+    def __init__(self, axis: int = -1, epsilon: float = 1e-12, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = axis
+        self.epsilon = epsilon
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        return tf.math.l2_normalize(inputs, axis=self.axis, epsilon=self.epsilon)
+
+    def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
+        return tf.TensorShape(input_shape)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis, "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="gait")
+class TemporalAverage(keras.layers.Layer):
+    """[B, T, D] → [B, D], the plain mean over every time step (no masking), for clips of any length."""
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_mean(inputs, axis=1)
+
+    def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
+        shape = tf.TensorShape(input_shape).as_list()
+        return tf.TensorShape([shape[0], *shape[2:]])
+
+
+@keras.saving.register_keras_serializable(package="gait")
+class CaffePreprocess(keras.layers.Layer):
+    """Images in [0, 1] (RGB) → what the Keras VGG16/ResNet50 weights were trained on: 0–255, BGR, mean removed.
+    Inside the model, so callers always feed [0, 1] whatever the backbone."""
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        bgr = tf.reverse(tf.cast(inputs, self.compute_dtype) * 255.0, axis=[-1])
+        return bgr - tf.constant(CAFFE_MEAN_BGR, dtype=self.compute_dtype)
+
+    def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
+        return tf.TensorShape(input_shape)
