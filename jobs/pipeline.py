@@ -3,8 +3,8 @@
     python jobs/pipeline.py --config configs/demo.yaml          # embedded local Ray (make demo)
     ray job submit --working-dir . -- python jobs/pipeline.py --config configs/demo.yaml
 
-Stages so far: synth → preprocess. Each stage reuses what an earlier run built with the same config, unless
---overwrite.
+Stages so far: synth → preprocess → train. Each stage reuses what an earlier run built with the same config,
+unless --overwrite.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.config import load_config
 from pipeline.ingest.preprocess import preprocess_or_reuse
 from pipeline.synth import generate_dataset
+from pipeline.train.run import train_or_reuse
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,10 +44,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     timings["preprocess"] = time.perf_counter() - t0
 
+    t0 = time.perf_counter()
+    model = train_or_reuse(
+        str((cfg.workdir / "shards").absolute()),
+        (cfg.workdir / "model").absolute(),
+        cfg.train,
+        overwrite=args.overwrite,
+    )
+    timings["train"] = time.perf_counter() - t0
+
     print()
     print(f"== {cfg.name}: pipeline summary ==")
     print("\n".join(synth.lines()))
     print("\n".join(shards.lines()))
+    print("\n".join(model.lines()))
+    print(f"  curves: {model.out / 'curves.png'}")
     print("stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     return 0
 

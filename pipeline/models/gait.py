@@ -64,11 +64,16 @@ def build_gait_net(
     return keras.Model(inputs, out, name="gait_net")
 
 
-def build_gait_classifier(embedder: keras.Model, num_classes: int, dropout: float = 0.5) -> keras.Model:
-    """The training head: embedder → dropout → dense softmax over the training subjects (output `probs`).
-    The embedder is nested as one layer and shares its weights, so training the classifier trains it."""
+def build_gait_classifier(
+    embedder: keras.Model, num_classes: int, dropout: float = 0.5, scale: float = 16.0
+) -> keras.Model:
+    """The training head: embedder → ×scale → dropout → dense softmax over the training subjects (`probs`).
+    The vector is unit length, so without the scale the logits can only grow as fast as Adam grows the dense
+    weights, and the softmax stays near uniform for many epochs (NormFace's observation; the demo sat at
+    chance for 5 epochs). The embedder is nested as one layer and shares its weights."""
     inputs = keras.Input(shape=embedder.input_shape[1:], name=embedder.input_names[0])
     x = embedder(inputs)
+    x = keras.layers.Rescaling(scale, name="logit_scale")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     probs = keras.layers.Dense(num_classes, activation="softmax", name="probs")(x)
     return keras.Model(inputs, probs, name="gait_classifier")

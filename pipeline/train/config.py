@@ -38,8 +38,8 @@ class TrainConfig:
     dropout: float = 0.5
     triplet_weight: float = 0.0  # > 0 adds a batch-hard triplet loss on the embedding
     finetune_pose: bool = False  # stage 2 trains the pose network too
-    heatmap_sigma: float = 1.0
-    pose_frames_per_clip: int = 4  # frames of each clip used to train stage 1
+    heatmap_sigma: float = 1.5  # in heatmap cells (2 input pixels)
+    pose_frames_per_clip: int = 8  # frames of each clip used to train stage 1
     presence_frames_per_video: int = 6
     pose: StageConfig = field(default_factory=lambda: StageConfig(epochs=12, batch_size=64, learning_rate=2e-3))
     gait: StageConfig = field(default_factory=lambda: StageConfig(epochs=20, batch_size=16, learning_rate=1e-3))
@@ -85,7 +85,15 @@ class TrainConfig:
 
 PRESETS: dict[str, TrainConfig] = {
     # CPU, minutes: smaller recurrent and embedding sizes than the paper's 512, same architecture.
-    "demo": TrainConfig(units=128, descriptor=128, embedding=128, blocks=1),
+    "demo": TrainConfig(
+        units=128,
+        descriptor=128,
+        embedding=128,
+        blocks=1,
+        dropout=0.3,
+        pose=StageConfig(epochs=10, batch_size=64, learning_rate=2e-3),
+        gait=StageConfig(epochs=20, batch_size=16, learning_rate=1e-3, patience=5),
+    ),
     "casia-a": TrainConfig(),
     # A multi-GPU cluster: 4 workers with a GPU each, mixed precision, the paper's sizes.
     "casia-b": TrainConfig(

@@ -244,3 +244,21 @@ def train(
     (staging / "version").write_text(version + "\n")
     swap_in(staging, out)
     return TrainSummary(out, version, metrics, time.perf_counter() - t0, metrics["attempts"])
+
+
+def read_summary(out: str | Path) -> TrainSummary | None:
+    """The summary of a complete model directory (None if there is none)."""
+    out = Path(out)
+    if not (out / "version").is_file():
+        return None
+    return TrainSummary(out, (out / "version").read_text().strip(), json.loads((out / "metrics.json").read_text()), 0.0)
+
+
+def train_or_reuse(shards: str, out: str | Path, cfg: TrainConfig, *, overwrite: bool = False) -> TrainSummary:
+    """For jobs that own their workdir: reuse `out` if it was trained on these shards with this config."""
+    existing = read_summary(out)
+    if existing is not None and not overwrite:
+        made = json.loads((Path(out) / "config.json").read_text())
+        if made["train"] == cfg.to_dict() and made["shards_config_hash"] == _shard_meta(shards)["config_hash"]:
+            return existing
+    return train(shards, out, cfg, overwrite=True)

@@ -133,3 +133,15 @@ def test_early_stopping_stops_both_workers_together(tiny_shards, tmp_path):
     datasets, spec = _gait_inputs(tiny_shards)
     result = fit_stage("gait", cfg, datasets, spec, tmp_path / "w", name="early", storage_path=str(tmp_path / "r"))
     assert 2 <= len(result.history) < 8  # stopped early, and the run finished: no worker was left waiting
+
+
+def test_tf_heatmap_targets_match_numpy():
+    import tensorflow as tf
+
+    from pipeline.models.heatmaps import joints_to_heatmaps
+    from pipeline.train.loops import heatmap_targets
+
+    rng = np.random.default_rng(0)
+    joints = np.concatenate([rng.uniform(0, 63, (4, 16, 2)), rng.integers(0, 2, (4, 16, 1))], -1).astype(np.float32)
+    ours = heatmap_targets(tf.constant(joints), (64, 48), (32, 24), 1.5).numpy()
+    np.testing.assert_allclose(ours, joints_to_heatmaps(joints, (64, 48), (32, 24), 1.5), atol=1e-5)
