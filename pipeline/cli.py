@@ -7,6 +7,7 @@ import sys
 
 from pipeline import __version__
 from pipeline.ingest import cli as ingest_cli
+from pipeline.pose import cli as pose_cli
 from pipeline.synth import cli as synth_cli
 from pipeline.train import cli as train_cli
 
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth_cli.add_parser(sub)
     ingest_cli.add_parser(sub)
     train_cli.add_parser(sub)
+    pose_cli.add_parser(sub)
     return parser
 
 

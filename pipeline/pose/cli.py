@@ -52,8 +52,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--detector",
         choices=DETECTORS,
         default="auto",
-        help="how the person is found: auto (background subtraction on videos of 8 frames or more, else or when "
-        "that finds nobody HOG), background, hog, or none (the whole frame, padded to the network's aspect)",
+        help="how the person is found: auto (background subtraction on videos of 8 frames or more; OpenCV's HOG "
+        "people detector on single images or when background subtraction finds nobody), background, hog, or none "
+        "(the whole frame, padded to the network's aspect). Where nobody is found, the whole frame is used",
     )
     p.add_argument(
         "--min-confidence",

@@ -237,6 +237,7 @@ def train(
             "clip_len": meta["config"]["clip_len"],
             "first_stage": cfg.first_stage,
             "column": column,
+            "preprocess": meta["config"],
         },
     )
     atomic_write_json(staging / "metrics.json", metrics)
