@@ -92,7 +92,8 @@ PRESETS: dict[str, TrainConfig] = {
         blocks=1,
         dropout=0.3,
         pose=StageConfig(epochs=10, batch_size=64, learning_rate=2e-3),
-        gait=StageConfig(epochs=20, batch_size=16, learning_rate=1e-3, patience=5),
+        gait=StageConfig(epochs=30, batch_size=16, learning_rate=1e-3, patience=5),
+        presence=StageConfig(epochs=15, batch_size=64, learning_rate=1e-3, patience=4),
     ),
     "casia-a": TrainConfig(),
     # A multi-GPU cluster: 4 workers with a GPU each, mixed precision, the paper's sizes.
