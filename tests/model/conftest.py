@@ -8,23 +8,15 @@ import pytest
 
 from pipeline.ingest.config import PreprocessConfig
 from pipeline.ingest.preprocess import preprocess
-from pipeline.synth import SynthConfig, generate_dataset
+from pipeline.synth import generate_dataset
+from tests.data.conftest import TINY
 
 
 @pytest.fixture(scope="session")
 def tiny_shards(ray_local, tmp_path_factory) -> Path:
     """5 subjects (3 train, with a val sequence each), 32x32 clips of 8 frames."""
     root = tmp_path_factory.mktemp("train-data")
-    synth = SynthConfig(
-        subjects=5,
-        sequences={"nm": 3, "bg": 1, "cl": 1},
-        views=(54, 90),
-        frames=20,
-        width=96,
-        height=96,
-        background_frames=6,
-        seed=3,
-    )
+    synth = TINY.with_changes(subjects=5)  # the data tests' tiny dataset, one subject more
     generate_dataset(synth, root / "synth", parallel=False, progress=False)
     cfg = PreprocessConfig(width=32, height=32, clip_len=8, stride=4, min_frames=4)
     preprocess(str(root / "synth"), str(root / "shards"), cfg)
