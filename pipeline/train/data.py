@@ -61,7 +61,7 @@ def gait_dataset(shards: str, splits: tuple[str, ...], classes: list[str], colum
     ).materialize()
 
 
-def presence_items(shards: str, frames_per_video: int) -> list[dict[str, Any]]:
+def presence_items(shards: str) -> list[dict[str, Any]]:
     """What the presence classifier learns from: frames of the walks (person present where the ground truth or
     the preprocessing found one) and of the background plates (nobody), split by the walks' subjects."""
     fs, path = resolve(shards)
@@ -97,12 +97,10 @@ def _presence_frames(batch: dict[str, np.ndarray], per_video: int, size: tuple[i
                 present = 0.0
             elif boxes is not None:
                 b = boxes[i]
-                # Present when enough of the person is in view to be seen: a third of a typical height.
+                # Present when enough of the person is in view to be seen: a box of 15% of the frame's height.
                 present = 0.0 if np.isnan(b).any() or (b[3] - b[1]) < 0.15 * h else 1.0
             else:
                 present = 1.0
-            if not plate and boxes is not None and np.isnan(boxes[i]).any():
-                present = 0.0
             images.append(cv2.cvtColor(cv2.resize(frames[i], size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB))
             labels.append(present)
     return {"image": np.stack(images), "label": np.array(labels, np.float32)}
@@ -112,7 +110,7 @@ def presence_dataset(shards: str, split: str, frames_per_video: int, size: tuple
     """Whole frames (resized) labelled person present / absent."""
     import ray
 
-    items = [i for i in presence_items(shards, frames_per_video) if i["split"] == split]
+    items = [i for i in presence_items(shards) if i["split"] == split]
     ds = ray.data.from_items(items, override_num_blocks=max(1, min(len(items), 64)))
     return ds.map_batches(
         _presence_frames, batch_size=8, fn_kwargs={"per_video": frames_per_video, "size": size}, batch_format="numpy"

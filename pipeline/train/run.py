@@ -191,7 +191,7 @@ def train(
         },
         gait_spec,
     )
-    presence_ok = bool(data.presence_items(shards, cfg.presence_frames_per_video))
+    presence_ok = bool(data.presence_items(shards))
     if presence_ok:
         pres_val = data.presence_dataset(shards, "val", cfg.presence_frames_per_video)
         run_stage(
