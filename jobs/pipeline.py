@@ -3,13 +3,14 @@
     python jobs/pipeline.py --config configs/demo.yaml          # embedded local Ray (make demo)
     ray job submit --working-dir . -- python jobs/pipeline.py --config configs/demo.yaml
 
-Stages so far: synth → preprocess → train. Each stage reuses what an earlier run built with the same config,
-unless --overwrite.
+Stages so far: synth → preprocess → train → index → evaluate. Each stage reuses what an earlier run built with
+the same config (indexing skips what the gallery already holds for the model), unless --overwrite.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -17,6 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.config import load_config
+from pipeline.evaluate.run import evaluate
+from pipeline.evaluate.summary import summary_lines
+from pipeline.identify.index import index_archive
 from pipeline.ingest.preprocess import preprocess_or_reuse
 from pipeline.synth import generate_dataset
 from pipeline.train.run import train_or_reuse
@@ -53,12 +57,30 @@ def main(argv: list[str] | None = None) -> int:
     )
     timings["train"] = time.perf_counter() - t0
 
+    # Bulk indexing of the whole archive with the trained model; evaluation reads its vectors.
+    t0 = time.perf_counter()
+    gallery = cfg.workdir / "gallery"
+    if args.overwrite:
+        shutil.rmtree(gallery, ignore_errors=True)
+    index = index_archive(str((cfg.workdir / "synth").absolute()), str(model.out), str(gallery.absolute()))
+    timings["index"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    metrics = evaluate(
+        model.out,
+        str((cfg.workdir / "shards").absolute()),
+        gallery=str(gallery.absolute()),
+    )
+    timings["evaluate"] = time.perf_counter() - t0
+
     print()
     print(f"== {cfg.name}: pipeline summary ==")
     print("\n".join(synth.lines()))
     print("\n".join(shards.lines()))
     print("\n".join(model.lines()))
     print(f"  curves: {model.out / 'curves.png'}")
+    print("\n".join(index.lines()))
+    print("\n".join(summary_lines(metrics)))
     print("stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     return 0
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from pipeline import __version__
+from pipeline.evaluate import cli as evaluate_cli
+from pipeline.identify import cli as identify_cli
 from pipeline.ingest import cli as ingest_cli
 from pipeline.pose import cli as pose_cli
 from pipeline.synth import cli as synth_cli
@@ -23,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest_cli.add_parser(sub)
     train_cli.add_parser(sub)
     pose_cli.add_parser(sub)
+    identify_cli.add_parser(sub)
+    evaluate_cli.add_parser(sub)
     return parser
 
 

@@ -56,9 +56,15 @@ class OutcomeLog:
 
     def __init__(self) -> None:
         self.outcomes: dict[str, dict[str, Any]] = {}
+        self.arrivals: list[str] = []
 
     def record(self, outcome: dict[str, Any]) -> None:
         self.outcomes[outcome["sequence_id"]] = outcome
+        self.arrivals.append(outcome["sequence_id"])
+
+    def since(self, cursor: int) -> tuple[list[dict[str, Any]], int]:
+        """Outcomes recorded after the first `cursor` arrivals, and the new cursor (for polling drivers)."""
+        return [self.outcomes[s] for s in self.arrivals[cursor:]], len(self.arrivals)
 
     def all(self) -> dict[str, dict[str, Any]]:
         return self.outcomes

@@ -74,8 +74,11 @@ def load_clips(
     return result
 
 
-def read_clips(out: str, columns: Sequence[str] | None = None, splits: Sequence[str] | None = None) -> Any:
-    """The clips as a Ray Dataset with NumPy tensor columns (streams; for training and bulk jobs)."""
+def read_clips(
+    out: str, columns: Sequence[str] | None = None, splits: Sequence[str] | None = None, decode: bool = True
+) -> Any:
+    """The clips as a Ray Dataset with NumPy tensor columns (streams; for training and bulk jobs); with
+    decode=False the tensor columns stay as stored (fixed-size binary), for UDFs that decode them themselves."""
     import ray
 
     fs, path = _shards(out)
@@ -85,7 +88,11 @@ def read_clips(out: str, columns: Sequence[str] | None = None, splits: Sequence[
     cols = list(columns) if columns else None
     if splits and cols and "split" not in cols:
         cols.append("split")
-    ds = ray.data.read_parquet(path, filesystem=fs, columns=cols)
+    ds = ray.data.read_parquet(path, filesystem=fs)
+    if cols:
+        ds = ds.select_columns(cols)  # pushed down to the Parquet reader
     if splits:
         ds = ds.filter(expr=col("split").is_in(list(splits)))  # pushed down to the Parquet reader
+    if not decode:
+        return ds
     return ds.map_batches(decode_batch, fn_kwargs={"specs": specs}, batch_format="numpy", zero_copy_batch=True)

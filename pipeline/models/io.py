@@ -13,6 +13,7 @@ import pipeline.models.layers  # noqa: F401  (registers the custom layers before
 from pipeline.common.atomic import temp_sibling
 
 VERSION_FILE = "version"
+REPORTS_DIR = "evaluation"  # written by `gait evaluate` into the model directory: about the model, not part of it
 _CHUNK = 1 << 20
 
 
@@ -37,14 +38,14 @@ def load_model(path: str | Path) -> keras.Model:
 def directory_version(path: str | Path) -> str:
     """A content hash of a directory: sha256 over the sorted relative names and bytes of every file under it,
     first 16 hex characters. A top-level `version` file is left out, so the hash of a model directory can be
-    written into it and checked later."""
+    written into it and checked later, and so are the evaluation reports kept beside the model."""
     root = Path(path)
     if not root.is_dir():
         raise NotADirectoryError(str(root))
     files = sorted((p.relative_to(root).as_posix(), p) for p in root.rglob("*") if p.is_file())
     digest = hashlib.sha256()
     for rel, file in files:
-        if rel == VERSION_FILE:
+        if rel == VERSION_FILE or rel.startswith(REPORTS_DIR + "/"):
             continue
         digest.update(rel.encode() + b"\0" + file.stat().st_size.to_bytes(8, "big"))
         with file.open("rb") as fh:

@@ -132,7 +132,7 @@ def test_synth_command_writes_a_dataset_and_prints_a_summary(tmp_path, capsys):
         main(["synth", str(out), "--subjects", "2", "--no-ray", "--quiet"])
 
 
-@pytest.mark.parametrize("command", ["synth", "preprocess", "train", "pose"])
+@pytest.mark.parametrize("command", ["synth", "preprocess", "train", "pose", "index", "svm", "evaluate"])
 def test_every_option_of_every_subcommand_is_documented(command):
     parser = build_parser()
     sub = next(a for a in parser._subparsers._group_actions if a.dest == "command").choices[command]

@@ -315,6 +315,9 @@ def test_directory_version(tmp_path):
     (tmp_path / "version").write_text(v)  # writing the version into the directory does not change it
     (tmp_path / "config.json").touch()
     assert directory_version(tmp_path) == v
+    (tmp_path / "evaluation").mkdir()  # nor do the evaluation reports kept beside the model
+    (tmp_path / "evaluation" / "report.html").write_text("<html>")
+    assert directory_version(tmp_path) == v
     (tmp_path / "pose" / "model.keras").write_bytes(b"weightz")
     changed = directory_version(tmp_path)
     assert changed != v

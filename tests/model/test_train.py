@@ -13,32 +13,11 @@ import numpy as np
 import pytest
 
 from pipeline.train import data
-from pipeline.train.config import StageConfig, TrainConfig
-from pipeline.train.run import train
+from pipeline.train.config import StageConfig
 from pipeline.train.trainer import fit_stage
+from tests.model.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = TrainConfig(
-    feature_channels=8,
-    units=16,
-    descriptor=16,
-    embedding=16,
-    blocks=1,
-    dropout=0.2,
-    pose_frames_per_clip=2,
-    presence_frames_per_video=2,
-    pose=StageConfig(epochs=2, batch_size=16),
-    gait=StageConfig(epochs=2, batch_size=8),
-    presence=StageConfig(epochs=1, batch_size=16),
-    workers=0,
-)
-
-
-@pytest.fixture(scope="module")
-def local_model(tiny_shards, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("models") / "model"
-    train(str(tiny_shards), out, TINY)
-    return out
 
 
 def test_model_directory(local_model):

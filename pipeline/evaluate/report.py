@@ -1,0 +1,139 @@
+"""The evaluation report: one self-contained HTML file (figures inlined as PNG data URIs, also kept in plots/)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.common.atomic import atomic_write_bytes
+from pipeline.evaluate.plots import LABEL, plot_cmc, plot_confusion, plot_roc, plot_view_matrix
+from pipeline.evaluate.protocol import Sequences
+
+CSS = """
+body { font: 14px/1.45 system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: .5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: .3em .7em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+thead th { background: #f3f3f3; }
+img { max-width: 100%; border: 1px solid #eee; margin: .3em 0; }
+.note { color: #555; font-size: 13px; }
+code { background: #f5f5f5; padding: 0 .2em; }
+"""
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{100 * x:.1f}"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    th = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return (
+        f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"><figcaption class="note">'
+        f'{html.escape(alt)} (<a href="plots/{path.name}">{path.name}</a>)</figcaption></figure>'
+    )
+
+
+def write_report(
+    out: Path, metrics: dict[str, Any], curves: dict[str, Any], probes: Sequences, closed: np.ndarray, svm: Any
+) -> Path:
+    plots = out / "plots"
+    plots.mkdir(parents=True, exist_ok=True)
+    figs = [
+        (plot_cmc(curves, plots / "cmc.png"), "Cumulative match curves"),
+        (plot_roc(curves, plots / "roc.png"), "Verification ROC"),
+        (
+            plot_view_matrix(curves["network"][0], plots / "rank1_views.png", "network: rank-1 per view pair"),
+            "Network: rank-1 per (probe view, gallery view)",
+        ),
+    ]
+    if "gei" in curves:
+        figs.append(
+            (
+                plot_view_matrix(curves["gei"][0], plots / "rank1_views_gei.png", "GEI baseline: rank-1 per view pair"),
+                "GEI baseline: rank-1 per (probe view, gallery view)",
+            )
+        )
+    figs.append(
+        (
+            plot_confusion(probes.subjects, closed, list(svm.classes), plots / "confusion.png"),
+            "SVM confusion matrix on the probe sequences",
+        )
+    )
+
+    conds = metrics["conditions"]
+    methods = {k: v for k, v in metrics["methods"].items() if "rank" in v}
+    rank_rows = [
+        [
+            LABEL.get(m, m),
+            *[_pct(v["rank"][c]["rank1"]) for c in conds],
+            _pct(np.mean([v["rank"][c]["rank1"] for c in conds])),
+            _pct(v["verification"]["eer"]),
+            _pct(v["verification"]["tar@far=0.01"]),
+            _pct(v["verification"]["tar@far=0.001"]),
+        ]
+        for m, v in methods.items()
+    ]
+    cmc_rows = [
+        [f"{LABEL.get(m, m)} {c.upper()}", *[_pct(x) for x in v["rank"][c]["cmc"]]]
+        for m, v in methods.items()
+        for c in conds
+    ]
+    view_rows = []
+    for m, v in methods.items():
+        for c in conds:
+            per = v["rank"][c]["rank1_per_probe_view"]
+            view_rows.append([f"{LABEL.get(m, m)} {c.upper()}", *[_pct(per[str(w)]) for w in v["rank"][c]["views"]]])
+    views = methods["network"]["rank"][conds[0]]["views"]
+    s = metrics["methods"]["network"]["svm"]
+    svm_rows = [
+        [c.upper(), _pct(d["accuracy"]), _pct(d["open_set_identification_rate"])] for c, d in s["per_condition"].items()
+    ]
+    svm_rows.append(["all", _pct(s["accuracy"]), _pct(s["open_set_identification_rate"])])
+    skipped = "".join(
+        f"<p class='note'>{html.escape(k)}: {html.escape(v['skipped'])}</p>"
+        for k, v in metrics["methods"].items()
+        if "skipped" in v
+    )
+
+    doc = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Gait evaluation: {html.escape(metrics["model_version"])}</title><style>{CSS}</style></head><body>
+<h1>Gait recognition: evaluation</h1>
+<p>Model <code>{html.escape(metrics["model"])}</code> (version <code>{html.escape(metrics["model_version"])}</code>),
+shards <code>{html.escape(metrics["shards"])}</code>, protocol <b>{html.escape(str(metrics["protocol"]))}</b>,
+vectors from {html.escape(metrics["vectors_from"])}.
+{metrics["gallery_sequences"]} gallery and {metrics["probe_sequences"]} probe sequences of held-out subjects
+(never seen in training); views {", ".join(map(str, metrics["views"]))}.</p>
+<h2>Rank-1 per condition (%)</h2>
+<p class="note">For every probe view and every other gallery view, the share of probes whose nearest gallery
+sequence (Euclidean) is the same person; identical views are left out, then averaged over views (the CASIA-B
+protocol).</p>
+{_table(["method", *[c.upper() for c in conds], "mean", "EER", "TAR@FAR=1e-2", "TAR@FAR=1e-3"], rank_rows)}
+{skipped}
+<h2>Cumulative match (%)</h2>
+{_table(["method / condition", *[f"rank-{k}" for k in range(1, 6)]], cmc_rows)}
+<h2>Rank-1 per probe view (%)</h2>
+{_table(["method / condition", *[str(w) if w >= 0 else "any" for w in views]], view_rows)}
+<h2>Linear SVM</h2>
+<p class="note">Enrolled on the gallery's clip vectors ({s["enrolled"]} people, {s["enrolment_vectors"]} vectors);
+open-set threshold {s["threshold"]:.3f} for a false-accept rate of {s["target_far"]:g}, chosen on
+{html.escape(s["threshold_from"])} (validation sequences of training subjects, who are not enrolled). Open-set
+identification counts a probe as right only when it is accepted and named correctly.</p>
+{_table(["condition", "closed-set accuracy", "open-set identification"], svm_rows)}
+<h2>Figures</h2>
+{"".join(_img(p, alt) for p, alt in figs)}
+<p class="note">All figures: <code>metrics.json</code> beside this file. Evaluation took {metrics["seconds"]:.1f} s.</p>
+</body></html>
+"""
+    path = out / "report.html"
+    atomic_write_bytes(path, doc.encode())
+    return path

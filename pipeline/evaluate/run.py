@@ -1,0 +1,259 @@
+"""`gait evaluate`: the network (and the GEI baseline) under the dataset's protocol → metrics.json + report.html.
+
+Splits come from the shards (their manifest says which sequences are gallery, probe or validation, and every
+protocol keeps test subjects out of training). The network's vectors come from a gallery made by `gait index`
+over the same archive (`--gallery`), or are computed here from the shards' clips with the same Ray Data actor.
+Reported, for the network and the baseline side by side: rank-1..5 per condition (cross-view, identical views
+left out), verification ROC / EER / TAR@FAR, and for the network the linear SVM's accuracy, closed and open set.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from pipeline.common.atomic import atomic_write_json
+from pipeline.evaluate.gei import GeiBaseline, sequence_geis
+from pipeline.evaluate.protocol import ConditionResult, Sequences, cross_view_rank
+from pipeline.evaluate.verification import Verification, verification
+from pipeline.identify.embed import ModelInfo, mean_vector
+from pipeline.ingest.storage import resolve
+
+CONDITION_ORDER = ("nm", "bg", "cl", "sh")
+FARS = (1e-2, 1e-3)
+
+
+@dataclass
+class ClipVectors:
+    """Per-clip vectors with their sequence ids."""
+
+    sequence_ids: np.ndarray
+    vectors: np.ndarray
+
+    def means(self) -> dict[str, np.ndarray]:
+        return {s: mean_vector(self.vectors[self.sequence_ids == s]) for s in sorted(set(self.sequence_ids))}
+
+
+def load_manifest(shards: str) -> dict[str, dict[str, Any]]:
+    """sequence_id → the manifest row (split, subject, condition, view, …) of every sequence that was written."""
+    fs, path = resolve(shards)
+    table = pq.read_table(f"{path.rstrip('/')}/manifest.parquet", filesystem=fs)
+    return {r["sequence_id"]: r for r in table.to_pylist() if r.get("error_type") is None}
+
+
+def shard_meta(shards: str) -> dict[str, Any]:
+    fs, path = resolve(shards)
+    with fs.open_input_stream(f"{path.rstrip('/')}/_manifest.json") as fh:
+        return json.loads(fh.read())
+
+
+def embed_shards(model: ModelInfo, shards: str, splits: list[str], actors: int = 1, gpus: float = 0.0) -> ClipVectors:
+    """Every clip of `splits` through the embedder, as Ray Data batch inference."""
+    import ray
+
+    from pipeline.common.ray_init import ensure_ray
+    from pipeline.identify.embed import ClipEmbedder
+    from pipeline.ingest.shards import read_clips
+
+    ensure_ray()
+    ds = read_clips(shards, columns=["sequence_id", "clip_index", model.column], splits=splits, decode=False)
+    ds = ds.map_batches(
+        ClipEmbedder,
+        fn_constructor_kwargs={"model_dir": str(model.dir), "threads": 0},
+        batch_size=64,
+        batch_format="pyarrow",
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, actors)),
+        num_cpus=1,
+        num_gpus=gpus,
+    )
+    import pyarrow as pa
+
+    table = pa.concat_tables(ray.get(ds.to_arrow_refs()))
+    emb = table["embedding"].combine_chunks()
+    vecs = np.asarray(emb.values.to_numpy(zero_copy_only=False), np.float32).reshape(len(emb), -1)
+    return ClipVectors(np.asarray(table["sequence_id"].to_pylist(), dtype=object), vecs)
+
+
+def gallery_vectors(model: ModelInfo, gallery: str) -> ClipVectors:
+    """Clip vectors from a gallery made by `gait index` with this model."""
+    from pipeline.identify.gallery import read_gallery, vectors
+
+    table = read_gallery(gallery, model.version)
+    clips = table.filter(table["clip_index"].to_numpy() >= 0)
+    return ClipVectors(np.asarray(clips["sequence_id"].to_pylist(), dtype=object), vectors(clips))
+
+
+def _sequences(ids: list[str], vecs: np.ndarray, manifest: dict[str, dict[str, Any]]) -> Sequences:
+    return Sequences(
+        vecs,
+        np.array([manifest[i]["subject"] for i in ids]),
+        np.array([manifest[i]["condition"] or "any" for i in ids]),
+        np.array([manifest[i]["view"] for i in ids], dtype=object),
+        np.array(ids, dtype=object),
+    )
+
+
+def _split_sequences(means: dict[str, np.ndarray], manifest: dict[str, dict[str, Any]], split: str) -> Sequences:
+    ids = sorted(i for i in means if i in manifest and manifest[i]["split"] == split)
+    dim = len(next(iter(means.values()))) if means else 0
+    vecs = np.stack([means[i] for i in ids]) if ids else np.zeros((0, dim), np.float32)
+    return _sequences(ids, vecs, manifest)
+
+
+def ordered_conditions(conditions: set[str]) -> list[str]:
+    return [c for c in CONDITION_ORDER if c in conditions] + sorted(conditions - set(CONDITION_ORDER))
+
+
+def _method_metrics(
+    gallery: Sequences, probes: Sequences, conditions: list[str]
+) -> tuple[dict[str, ConditionResult], Verification]:
+    return cross_view_rank(gallery, probes, conditions), verification(gallery, probes)
+
+
+def svm_metrics(
+    clips: ClipVectors, manifest: dict[str, dict[str, Any]], probes: Sequences, far: float
+) -> tuple[dict[str, Any], Any]:
+    """The linear SVM enrolled on the gallery's clip vectors; threshold from the validation sequences (people
+    who are not enrolled); accuracy on probe sequences, closed and open set, per condition."""
+    from pipeline.identify.svm import UNKNOWN, fit_svm
+
+    split = np.array([manifest.get(s, {}).get("split") for s in clips.sequence_ids])
+    enrol = split == "gallery"
+    subjects = np.array([manifest[s]["subject"] for s in clips.sequence_ids[enrol]])
+    impostors = clips.vectors[split == "val"]
+    model = fit_svm(clips.vectors[enrol], subjects, impostors=impostors if len(impostors) else None, target_far=far)
+    closed = model.predict(probes.vectors)
+    opened = model.predict_open(probes.vectors)
+    out: dict[str, Any] = {
+        "enrolled": len(model.classes),
+        "enrolment_vectors": int(enrol.sum()),
+        "threshold": model.threshold,
+        "target_far": far,
+        "threshold_from": model.info["threshold_from"],
+        "accuracy": float(np.mean(closed == probes.subjects)),
+        "open_set_identification_rate": float(np.mean(opened == probes.subjects)),
+        "open_set_unknown_rate": float(np.mean(opened == UNKNOWN)),
+        "per_condition": {},
+    }
+    for cond in ordered_conditions(set(probes.conditions)):
+        m = probes.conditions == cond
+        out["per_condition"][cond] = {
+            "accuracy": float(np.mean(closed[m] == probes.subjects[m])),
+            "open_set_identification_rate": float(np.mean(opened[m] == probes.subjects[m])),
+        }
+    return out, (model, closed)
+
+
+def gei_sequences(shards: str, manifest: dict[str, dict[str, Any]]) -> dict[str, Sequences] | None:
+    """The baseline's projected GEIs for gallery and probe, PCA + LDA fitted on the training subjects."""
+    from pipeline.ingest.shards import load_clips
+
+    meta = shard_meta(shards)
+    if not meta["columns"].get("silhouettes"):
+        return None
+    c = load_clips(shards, columns=["sequence_id", "frame_start", "num_frames", "silhouettes"])
+    ids, geis = sequence_geis(c["silhouettes"], c["sequence_id"], c["frame_start"], c["num_frames"])
+    known = np.array([i in manifest for i in ids], dtype=bool)
+    keep_ids, geis = np.array(ids, dtype=object)[known], geis[known]
+    split = np.array([manifest[s]["split"] for s in keep_ids])
+    train = np.isin(split, ["train", "val"])
+    model = GeiBaseline.fit(geis[train], np.array([manifest[s]["subject"] for s in keep_ids[train]]))
+    out = {}
+    for role in ("gallery", "probe"):
+        m = split == role
+        out[role] = _sequences(list(keep_ids[m]), model.transform(geis[m]), manifest)
+    out["info"] = model.describe() | {"training_sequences": int(train.sum())}
+    return out
+
+
+def evaluate(
+    model_dir: str | Path,
+    shards: str,
+    *,
+    gallery: str | None = None,
+    out: str | Path | None = None,
+    baseline: str | None = "gei",
+    far: float = 0.01,
+    actors: int = 1,
+    gpus: float = 0.0,
+) -> dict[str, Any]:
+    """Evaluate and write `out` (default MODEL/evaluation): metrics.json, report.html, plots/*.png."""
+    from pipeline.evaluate.report import write_report
+
+    t0 = time.perf_counter()
+    model = ModelInfo(model_dir)
+    manifest = load_manifest(shards)
+    meta = shard_meta(shards)
+    if meta["config_hash"] != model.config.get("shards_config_hash"):
+        # Evaluation on other shards is allowed (another dataset), but their crops must match the model's input.
+        pre = meta["config"]
+        if (pre["width"], pre["height"], pre["clip_len"]) != (*model.config["input_size"], model.config["clip_len"]):
+            raise ValueError(f"{shards} has clips of another size or length than the model was trained on")
+    splits = {r["split"] for r in manifest.values()}
+    if not {"gallery", "probe"} <= splits:
+        raise ValueError(f"{shards} has no gallery/probe split (splits: {sorted(splits)}); preprocess with a protocol")
+    if gallery:
+        clips = gallery_vectors(model, gallery)
+        source = f"gallery {gallery}"
+    else:
+        clips = embed_shards(model, shards, ["gallery", "probe", "val"], actors, gpus)
+        source = f"shards {shards}"
+    means = clips.means()
+    g, p = _split_sequences(means, manifest, "gallery"), _split_sequences(means, manifest, "probe")
+    missing = sum(1 for s, r in manifest.items() if r["split"] in ("gallery", "probe") and s not in means)
+    if not len(g) or not len(p):
+        raise ValueError(f"no gallery or probe vectors for {shards} in {source}")
+    conditions = ordered_conditions(set(p.conditions))
+    ranks, ver = _method_metrics(g, p, conditions)
+    svm, (svm_model, closed) = svm_metrics(clips, manifest, p, far)
+
+    methods: dict[str, Any] = {
+        "network": {
+            "rank": {c: r.to_dict() for c, r in ranks.items()},
+            "verification": ver.to_dict(FARS),
+            "svm": svm,
+        }
+    }
+    curves = {"network": (ranks, ver)}
+    if baseline == "gei":
+        geis = gei_sequences(shards, manifest)
+        if geis is None:
+            methods["gei"] = {"skipped": "the shards have no silhouettes (preprocess without --no-silhouettes)"}
+        else:
+            granks, gver = _method_metrics(geis["gallery"], geis["probe"], conditions)
+            methods["gei"] = {
+                "rank": {c: r.to_dict() for c, r in granks.items()},
+                "verification": gver.to_dict(FARS),
+                "model": geis["info"],
+            }
+            curves["gei"] = (granks, gver)
+
+    out = Path(out) if out else Path(model.dir) / "evaluation"
+    metrics: dict[str, Any] = {
+        "model": str(model.dir),
+        "model_version": model.version,
+        "shards": shards,
+        "protocol": meta.get("protocol"),
+        "layout": meta.get("layout"),
+        "vectors_from": source,
+        "gallery_sequences": len(g),
+        "probe_sequences": len(p),
+        "probe_sequences_without_vectors": missing,
+        "views": sorted({int(v) for v in np.concatenate([g.views, p.views])}),
+        "conditions": conditions,
+        "identical_views": "excluded",
+        "methods": methods,
+        "rank1": {name: {c: m["rank"][c]["rank1"] for c in conditions} for name, m in methods.items() if "rank" in m},
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    write_report(out, metrics, curves, p, closed, svm_model)
+    atomic_write_json(out / "metrics.json", metrics)
+    metrics["report"] = str(out / "report.html")
+    return metrics

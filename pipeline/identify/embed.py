@@ -1,0 +1,94 @@
+"""Clips → identification vectors with a model directory's GaitNN embedder.
+
+`ClipEmbedder` is the Ray Data actor of bulk indexing and evaluation (one model load per actor, batches of
+clips in, one vector per clip out); `load_embedder` and `embed_clips` are the same in one process (the
+benchmark's baseline, tests, serving).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from pipeline.ingest.shards import decode_column
+
+# Columns that travel with each vector (the rest of a clip row is pixels).
+KEEP = ("sequence_id", "source", "layout", "subject", "condition", "sequence", "view", "clip_index", "frame_start")
+
+
+class ModelInfo:
+    """What downstream stages need from a model directory: its version, input column and clip shape."""
+
+    def __init__(self, model_dir: str | Path) -> None:
+        self.dir = Path(model_dir)
+        if not (self.dir / "version").is_file() or not (self.dir / "gait" / "model.keras").is_file():
+            raise FileNotFoundError(f"{model_dir} is not a complete model directory (gait/model.keras, version)")
+        self.version = (self.dir / "version").read_text().strip()
+        self.config = json.loads((self.dir / "config.json").read_text())
+        self.column = self.config["column"]  # frames (HumanPoseNN first) or silhouettes
+        w, h = self.config["input_size"]
+        self.clip_shape = (
+            (self.config["clip_len"], h, w, 3) if self.column == "frames" else (self.config["clip_len"], h, w)
+        )
+        self.preprocess = self.config["preprocess"]
+
+
+def set_threads(threads: int) -> None:
+    """TensorFlow's thread pools, before the first op runs: an actor that holds n CPUs should use n threads."""
+    import tensorflow as tf
+
+    if threads > 0:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(max(1, threads))
+        except RuntimeError:  # already initialised in this process: keep what it has
+            pass
+
+
+def load_embedder(model_dir: str | Path) -> Any:
+    from pipeline.models.io import load_model
+
+    return load_model(Path(model_dir) / "gait" / "model.keras")
+
+
+def embed_clips(embedder: Any, clips: np.ndarray, batch: int = 32) -> np.ndarray:
+    """uint8 clips [N, T, H, W(, C)] → unit vectors [N, D] float32."""
+    x = clips[..., None] if clips.ndim == 4 else clips
+    out = [
+        np.asarray(embedder(x[i : i + batch].astype(np.float32) / 255.0, training=False))
+        for i in range(0, len(x), batch)
+    ]
+    return np.concatenate(out) if out else np.zeros((0, embedder.output_shape[-1]), np.float32)
+
+
+def mean_vector(vectors: np.ndarray) -> np.ndarray:
+    """A sequence's vector: the mean of its clips' unit vectors, back on the unit sphere."""
+    m = np.asarray(vectors, np.float32).mean(0)
+    return m / max(float(np.linalg.norm(m)), 1e-12)
+
+
+def vector_column(vectors: np.ndarray) -> pa.FixedSizeListArray:
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    return pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), vectors.shape[1])
+
+
+class ClipEmbedder:
+    """Ray Data actor: a table of clip rows (tensor columns as made by preprocessing) → the same rows' ids
+    with an `embedding` column."""
+
+    def __init__(self, model_dir: str, threads: int = 0, batch: int = 32) -> None:
+        set_threads(threads)
+        self.info = ModelInfo(model_dir)
+        self.model = load_embedder(model_dir)
+        self.batch = batch
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        clips = decode_column(table[self.info.column], self.info.clip_shape, np.dtype(np.uint8))
+        vectors = embed_clips(self.model, clips, self.batch)
+        keep = [c for c in KEEP if c in table.column_names]
+        return table.select(keep).append_column("embedding", vector_column(vectors))

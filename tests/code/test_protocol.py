@@ -1,0 +1,95 @@
+"""The evaluation protocol's arithmetic, against small cases worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_curve
+
+from pipeline.evaluate.protocol import Sequences, cmc, cross_view_rank, distances
+from pipeline.evaluate.verification import Verification, pair_scores
+
+
+def seqs(rows: list[tuple[float, str, str, int]]) -> Sequences:
+    return Sequences(
+        np.array([[r[0]] for r in rows], float),
+        np.array([r[1] for r in rows]),
+        np.array([r[2] for r in rows]),
+        np.array([r[3] for r in rows], dtype=object),
+    )
+
+
+# 1-D vectors. Gallery: A at 0 (view 0) and 20 (view 90); B at 5 (view 0) and 30 (view 90).
+GALLERY = seqs([(0, "A", "nm", 0), (5, "B", "nm", 0), (20, "A", "nm", 90), (30, "B", "nm", 90)])
+PROBES = seqs(
+    [
+        (1, "A", "nm", 0),  # view 0: vs view-0 gallery A 1, B 4 → A ✓;   vs view-90 gallery A 19, B 29 → A ✓
+        (4, "A", "nm", 0),  # view 0: vs view-0 gallery A 4, B 1 → B ✗;   vs view-90 gallery A 16, B 26 → A ✓
+        (24, "B", "nm", 90),  # view 90: vs view-0 gallery A 24, B 19 → B ✓; vs view-90 gallery A 4, B 6 → A ✗
+        (35, "A", "bg", 90),  # view 90: vs view-0 A 35, B 30 → B ✗;        vs view-90 A 15, B 5 → B ✗
+    ]
+)
+
+
+def test_rank1_per_view_pair_and_identical_views_left_out():
+    res = cross_view_rank(GALLERY, PROBES, max_rank=2)
+    nm, bg = res["nm"], res["bg"]
+    assert nm.views == [0, 90]
+    # rows: probe view, columns: gallery view (worked out in the comments above)
+    np.testing.assert_allclose(nm.matrix[:, :, 0], [[0.5, 1.0], [1.0, 0.0]])
+    # identical views left out: view 0 → only gallery view 90 (1.0), view 90 → only gallery view 0 (1.0)
+    np.testing.assert_allclose(nm.per_probe_view[:, 0], [1.0, 1.0])
+    assert nm.rank1 == 1.0  # with the diagonal kept it would be (0.75 + 0.5) / 2 = 0.625
+    assert nm.probes == 3
+    # two subjects: everybody is found by rank 2
+    np.testing.assert_allclose(nm.mean, [1.0, 1.0])
+    # BG has probes at view 90 only; the view-0 row is empty, not zero
+    assert np.isnan(bg.matrix[0]).all()
+    np.testing.assert_allclose(bg.matrix[1, :, 0], [0.0, 0.0])
+    assert bg.rank1 == 0.0 and bg.mean[1] == 1.0
+    d = nm.to_dict()
+    assert d["rank1_per_probe_view"] == {"0": 1.0, "90": 1.0} and d["cmc"] == [1.0, 1.0]
+
+
+def test_single_unknown_view_keeps_its_only_pair():
+    g = seqs([(0, "A", "nm", None), (10, "B", "nm", None)])
+    p = seqs([(1, "A", "nm", None), (6, "A", "nm", None)])
+    res = cross_view_rank(g, p)["nm"]
+    assert res.views == [-1]
+    assert res.rank1 == 0.5  # 1 → A ✓, 6 → B ✗
+
+
+def test_cmc_ranks_subjects_not_sequences():
+    # B's probe is nearer to both of A's sequences than to B's: B is the 2nd subject, not the 3rd sequence.
+    d = np.array([[1.0, 2.0, 3.0, 9.0]])  # gallery: A, A, B, C
+    curve = cmc(d, np.array(["B"]), np.array(["A", "A", "B", "C"]), 3)
+    np.testing.assert_allclose(curve, [0.0, 1.0, 1.0])
+    # a probe whose subject is not in the gallery never matches
+    assert cmc(d, np.array(["Z"]), np.array(["A", "A", "B", "C"]), 3).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_distances_are_euclidean():
+    a, b = np.array([[0.0, 0.0], [3.0, 4.0]]), np.array([[0.0, 0.0], [6.0, 8.0]])
+    np.testing.assert_allclose(distances(a, b), [[0.0, 10.0], [5.0, 5.0]])
+
+
+def test_verification_pairs_leave_out_identical_views():
+    scores, same = pair_scores(GALLERY, PROBES)
+    # each probe is paired with the 2 gallery sequences of the other view: 4 probes × 2
+    assert len(scores) == 8 and same.sum() == 4
+    # probe 1 (A, view 0) vs A at view 90: distance 19
+    assert -19.0 in scores[same].tolist()
+
+
+def test_eer_and_tar_at_far_by_hand():
+    genuine, impostor = [0.9, 0.6, 0.4], [0.5, 0.3, 0.1]
+    labels = np.array([1, 1, 1, 0, 0, 0])
+    far, tar, thr = roc_curve(labels, np.array(genuine + impostor), drop_intermediate=False)
+    v = Verification(far, tar, thr, 3, 3)
+    # threshold 0.5 accepts 0.9, 0.6 and the impostor 0.5: FAR 1/3 = FRR 1/3
+    assert v.eer == pytest.approx(1 / 3)
+    assert v.tar_at(0.0) == pytest.approx(2 / 3)  # at threshold 0.6, no impostor accepted
+    assert v.tar_at(0.3) == pytest.approx(2 / 3)
+    assert v.tar_at(0.34) == pytest.approx(1.0)  # threshold 0.4 accepts every genuine pair and one impostor
+    perfect = roc_curve([1, 1, 0, 0], [3.0, 2.0, 1.0, 0.0], drop_intermediate=False)
+    assert Verification(*perfect, 2, 2).eer == 0.0

@@ -1,0 +1,121 @@
+"""`gait index`: Ray Data batch inference into a gallery; same clips as preprocessing; resumable, idempotent."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.identify.embed import embed_clips, load_embedder
+from pipeline.identify.gallery import MEAN_ROW, Gallery, read_gallery, vectors
+from pipeline.identify.index import index_archive
+from pipeline.ingest.shards import load_clips
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def archive(tiny_shards, tmp_path_factory) -> Path:
+    """The tiny synthetic archive with one video broken: 50 sequences, 49 indexable."""
+    out = tmp_path_factory.mktemp("archive") / "synth"
+    shutil.copytree(tiny_shards.parent / "synth", out)
+    broken = sorted((out / "videos").glob("005-cl-01-*.mp4"))[0]
+    broken.write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video" * 10)
+    return out
+
+
+@pytest.fixture(scope="module")
+def clean_gallery(archive, local_model, tmp_path_factory) -> tuple[Path, object]:
+    out = tmp_path_factory.mktemp("gallery") / "g"
+    summary = index_archive(str(archive), str(local_model), str(out), commit_every=8)
+    return out, summary
+
+
+def _rows(gallery: Path) -> list[tuple[str, int]]:
+    t = read_gallery(str(gallery))
+    return list(zip(t["sequence_id"].to_pylist(), t["clip_index"].to_pylist(), strict=True))
+
+
+def test_gallery_rows_errors_and_tally(clean_gallery, archive, local_model):
+    out, summary = clean_gallery
+    assert summary.discovered == 50 and summary.indexed == 49 and summary.failed == 1 and summary.skipped == 0
+    errors = pq.read_table(out / "errors.parquet").to_pylist()
+    assert len(errors) == 1 and "005-cl-01" in errors[0]["source"] and errors[0]["error_type"]
+    t = read_gallery(str(out))
+    version = (local_model / "version").read_text().strip()
+    assert set(t["model_version"].to_pylist()) == {version}
+    means = t.filter(t["clip_index"].to_numpy() == MEAN_ROW)
+    assert len(means) == 49 and len(set(means["sequence_id"].to_pylist())) == 49
+    assert len(t) == 49 + summary.clips
+    assert vectors(t).shape[1] == 16 and np.allclose(np.linalg.norm(vectors(t), axis=1), 1.0, atol=1e-5)
+    # the mean row is the normalised mean of the sequence's clip rows
+    sid = means["sequence_id"][0].as_py()
+    rows = t.filter(t["sequence_id"].to_numpy(zero_copy_only=False) == sid)
+    clip_vecs = vectors(rows)[1:]
+    m = clip_vecs.mean(0)
+    np.testing.assert_allclose(vectors(rows)[0], m / np.linalg.norm(m), atol=1e-6)
+    assert set(rows["clips"].to_pylist()) == {len(clip_vecs)}
+    # labels travel from discovery
+    assert {"nm", "bg", "cl"} <= set(means["condition"].to_pylist()) and None not in means["subject"].to_pylist()
+
+
+def test_index_uses_the_same_clips_as_preprocessing(clean_gallery, tiny_shards, local_model):
+    """One implementation: the gallery's clip vectors are the embeddings of the shards' clips."""
+    out, _ = clean_gallery
+    shards = load_clips(str(tiny_shards), columns=["sequence_id", "clip_index", "frames"], splits=["gallery"])
+    mine = embed_clips(load_embedder(local_model), shards["frames"])
+    t = read_gallery(str(out))
+    key = {
+        (s, c): i
+        for i, (s, c) in enumerate(zip(t["sequence_id"].to_pylist(), t["clip_index"].to_pylist(), strict=True))
+    }
+    theirs = vectors(t)[[key[(s, c)] for s, c in zip(shards["sequence_id"], shards["clip_index"], strict=True)]]
+    np.testing.assert_allclose(theirs, mine, atol=1e-4)
+
+
+def test_rerun_adds_zero_rows(clean_gallery, archive, local_model):
+    out, _ = clean_gallery
+    before = _rows(out)
+    parts = Gallery.at(str(out)).part_files()
+    again = index_archive(str(archive), str(local_model), str(out))
+    assert again.indexed == 0 and again.skipped == 49 and again.failed == 1
+    assert Gallery.at(str(out)).part_files() == parts
+    assert _rows(out) == before
+
+
+def test_killed_midway_then_rerun_equals_one_clean_run(clean_gallery, archive, local_model, tmp_path):
+    """SIGKILL the whole `gait index` process group after its first committed part, re-run: the same gallery."""
+    out = tmp_path / "g"
+    cmd = [sys.executable, "-m", "pipeline.cli", "index", str(archive), "--model", str(local_model)]
+    cmd += ["--out", str(out), "--commit-every", "1", "--sequences-per-task", "1", "--batch-size", "2"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ADDRESS": ""}
+    env.pop("RAY_ADDRESS")
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 240
+    try:
+        while not Gallery.at(str(out)).part_files():
+            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "no part was committed in time"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    partial = Gallery.at(str(out))
+    done = len(partial.indexed_keys(partial.model_versions()[0]))
+    assert 0 < done < 49, f"killed too late to test a resume ({done} sequences committed)"
+    resumed = index_archive(str(archive), str(local_model), str(out))
+    assert resumed.skipped == done and resumed.indexed == 49 - done
+    clean, _ = clean_gallery
+    assert _rows(out) == _rows(clean)  # same rows, none twice
+    a, b = read_gallery(str(out)), read_gallery(str(clean))
+    np.testing.assert_allclose(vectors(a), vectors(b), atol=1e-5)
