@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.bench_preprocess import DATA  # the same archive: 240 videos of 45 frames at 320x240
 from pipeline.identify.embed import ModelInfo, embed_clips, load_embedder, mean_vector
 from pipeline.identify.index import index_archive
 from pipeline.ingest.config import PreprocessConfig
@@ -32,17 +33,7 @@ from pipeline.ingest.errors import Outcome
 from pipeline.ingest.layouts import discover
 from pipeline.ingest.manifest import manifest_to_table
 from pipeline.ingest.sequence import SequenceProcessor
-from pipeline.synth import SynthConfig, generate_dataset
-
-DATA = SynthConfig(
-    subjects=10,
-    sequences={"nm": 4, "bg": 2, "cl": 2},
-    views=(36, 90, 144),
-    frames=45,
-    width=320,
-    height=240,
-    background_frames=0,
-)
+from pipeline.synth import generate_dataset
 
 
 def one_process_loop(src: Path, model_dir: Path) -> dict[str, np.ndarray]:

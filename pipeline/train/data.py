@@ -51,14 +51,27 @@ def _with_labels(batch: dict[str, np.ndarray], classes: dict[str, int], column: 
     return {"clip": clips, "label": np.array([classes[s] for s in batch["subject"]], np.int32)}
 
 
-def gait_dataset(shards: str, splits: tuple[str, ...], classes: list[str], column: str = "frames") -> Any:
-    """Clips with the index of their subject, for stage 2 (GaitNN); only subjects of `classes`."""
+def gait_dataset(
+    shards: str,
+    splits: tuple[str, ...],
+    classes: list[str],
+    column: str = "frames",
+    materialize: bool = True,
+    shuffle_seed: int | None = None,
+) -> Any:
+    """Clips with the index of their subject, for stage 2 (GaitNN); only subjects of `classes`. Left lazy
+    (materialize=False) when a further stage (train/features.py) consumes it.
+
+    With `shuffle_seed`, the rows are shuffled across the whole dataset once: shards hold each person's clips
+    together, and a training loop's local shuffle buffer alone then feeds batches of a few people, which a
+    softmax over 36 people (and batch norm) does not learn from (chance accuracy after 8 demo epochs)."""
     index = {s: i for i, s in enumerate(classes)}
     ds = read_clips(shards, columns=[column, "subject"], splits=splits)
     ds = ds.filter(lambda row: row["subject"] in index)
-    return ds.map_batches(
-        _with_labels, fn_kwargs={"classes": index, "column": column}, batch_format="numpy"
-    ).materialize()
+    ds = ds.map_batches(_with_labels, fn_kwargs={"classes": index, "column": column}, batch_format="numpy")
+    if shuffle_seed is not None:
+        ds = ds.random_shuffle(seed=shuffle_seed)
+    return ds.materialize() if materialize else ds
 
 
 def presence_items(shards: str) -> list[dict[str, Any]]:

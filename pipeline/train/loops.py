@@ -39,37 +39,25 @@ def build_stage_model(stage: str, cfg: TrainConfig, spec: dict[str, Any]) -> tup
         model.compile(optimizer=keras.optimizers.Adam(cfg.pose.learning_rate), loss=weighted_heatmap_loss(20.0))
         return model, net
     if stage == "gait":
-        if cfg.first_stage == "pose":
-            first = pose.build_pose_net(hw, cfg.backbone, cfg.feature_channels, None)
-            if spec.get("pose_weights"):
-                first.load_weights(spec["pose_weights"])
-            first.trainable = cfg.finetune_pose
-            channels = 3
-        else:
-            first = silhouette.build_silhouette_encoder(hw, cfg.feature_channels)
-            channels = 1
-        fshape = (size[1] // 4, size[0] // 4, cfg.feature_channels)
+        frozen = spec.get("features_shape")  # stage 1 frozen and run once (train/features.py): GaitNN alone
+        fshape = tuple(frozen) if frozen else (size[1] // 4, size[0] // 4, cfg.feature_channels)
         gnet = gait.build_gait_net(
             fshape, cfg.rnn, cfg.rnn_layers, cfg.units, cfg.descriptor, cfg.embedding, cfg.blocks
         )
-        embedder = gait.build_embedder(first, gnet, (size[1], size[0], channels))
-        classifier = gait.build_gait_classifier(embedder, spec["num_classes"], cfg.dropout)
-        if cfg.triplet_weight > 0:
-            model = keras.Model(classifier.input, {"probs": classifier.output, "embedding": embedder.output})
-            model.compile(
-                optimizer=keras.optimizers.Adam(cfg.gait.learning_rate),
-                loss={"probs": "sparse_categorical_crossentropy", "embedding": gait.batch_hard_triplet_loss()},
-                loss_weights={"probs": 1.0, "embedding": cfg.triplet_weight},
-                metrics={"probs": ["accuracy"]},
-            )
+        if frozen:
+            product = gnet
         else:
-            model = classifier
-            model.compile(
-                optimizer=keras.optimizers.Adam(cfg.gait.learning_rate),
-                loss="sparse_categorical_crossentropy",
-                metrics=["accuracy"],
-            )
-        return model, embedder
+            if cfg.first_stage == "pose":
+                first = pose.build_pose_net(hw, cfg.backbone, cfg.feature_channels, None)
+                if spec.get("pose_weights"):
+                    first.load_weights(spec["pose_weights"])
+                first.trainable = cfg.finetune_pose
+                channels = 3
+            else:
+                first = silhouette.build_silhouette_encoder(hw, cfg.feature_channels)
+                channels = 1
+            product = gait.build_embedder(first, gnet, (size[1], size[0], channels))
+        return _compile_gait(cfg, gait.build_gait_classifier(product, spec["num_classes"], cfg.dropout), product)
     if stage == "presence":
         net = presence.build_presence_net(hw)
         net.compile(
@@ -79,6 +67,35 @@ def build_stage_model(stage: str, cfg: TrainConfig, spec: dict[str, Any]) -> tup
         )
         return net, net
     raise ValueError(f"unknown stage {stage!r}")
+
+
+def _compile_gait(cfg: TrainConfig, classifier: Any, embedder: Any) -> tuple[Any, Any]:
+    """Softmax over the training subjects, plus the batch-hard triplet loss on the vector when asked."""
+    import tf_keras as keras
+
+    from pipeline.models import gait
+
+    if cfg.triplet_weight > 0:
+        model = keras.Model(classifier.input, {"probs": classifier.output, "embedding": embedder.output})
+        model.compile(
+            optimizer=keras.optimizers.Adam(cfg.gait.learning_rate),
+            loss={"probs": "sparse_categorical_crossentropy", "embedding": gait.batch_hard_triplet_loss()},
+            loss_weights={"probs": 1.0, "embedding": cfg.triplet_weight},
+            metrics={"probs": ["accuracy"]},
+        )
+    else:
+        model = classifier
+        model.compile(
+            optimizer=keras.optimizers.Adam(cfg.gait.learning_rate),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+    return model, embedder
+
+
+def clip_scale(spec: dict[str, Any]) -> float:
+    """Stage 2's inputs: uint8 pixels scaled to [0, 1], or precomputed features taken as they are."""
+    return 1.0 if spec.get("features_shape") else 1.0 / 255.0
 
 
 def weighted_heatmap_loss(alpha: float) -> Any:
@@ -112,7 +129,9 @@ def tf_dataset(stage: str, data: Any, batch_size: int, spec: dict[str, Any], cfg
 
     kwargs = {"batch_size": batch_size, "drop_last": True}
     if shuffle:
-        kwargs.update(local_shuffle_buffer_size=256, local_shuffle_seed=cfg.seed)
+        # A new order every epoch (no seed), on top of the one global shuffle of data.gait_dataset: SGD
+        # over the same order every epoch generalised worse to held-out people in the demo.
+        kwargs.update(local_shuffle_buffer_size=1024)
     size = tuple(spec["input_size"])
     if stage == "pose":
         ds = data.to_tf("image", "joints", **kwargs)
@@ -120,9 +139,10 @@ def tf_dataset(stage: str, data: Any, batch_size: int, spec: dict[str, Any], cfg
         return ds.map(lambda x, j: (tf.cast(x, tf.float32) / 255.0, heatmap_targets(j, size, hsize, cfg.heatmap_sigma)))
     if stage == "gait":
         ds = data.to_tf("clip", "label", **kwargs)
+        scale = clip_scale(spec)
         if cfg.triplet_weight > 0:
-            return ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, {"probs": y, "embedding": y}))
-        return ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
+            return ds.map(lambda x, y: (tf.cast(x, tf.float32) * scale, {"probs": y, "embedding": y}))
+        return ds.map(lambda x, y: (tf.cast(x, tf.float32) * scale, y))
     ds = data.to_tf("image", "label", **kwargs)
     return ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
 
@@ -158,8 +178,9 @@ def validation_measures(stage: str, model: Any, data: dict[str, np.ndarray], spe
         maps = model.predict(data["image"].astype(np.float32) / 255.0, batch_size=128, verbose=0)["heatmaps"]
         return {"val_pck": float(pck(heatmaps_to_joints(maps, tuple(spec["input_size"]))[..., :2], data["joints"]))}
     if stage == "gait":
-        emb_g = model.predict(data["gallery"].astype(np.float32) / 255.0, batch_size=32, verbose=0)
-        emb_p = model.predict(data["probe"].astype(np.float32) / 255.0, batch_size=32, verbose=0)
+        scale = clip_scale(spec)
+        emb_g = model.predict(data["gallery"].astype(np.float32) * scale, batch_size=32, verbose=0)
+        emb_p = model.predict(data["probe"].astype(np.float32) * scale, batch_size=32, verbose=0)
         d = ((emb_p[:, None, :] - emb_g[None, :, :]) ** 2).sum(-1)
         return {"val_rank1": float(np.mean(data["gallery_labels"][d.argmin(1)] == data["probe_labels"]))}
     return {}

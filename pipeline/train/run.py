@@ -130,8 +130,10 @@ def train(
     import ray
 
     from pipeline.common.ray_init import ensure_ray
+    from pipeline.models.gait import build_embedder
     from pipeline.models.heatmaps import heatmaps_to_joints, pck
     from pipeline.models.io import directory_version, save_model
+    from pipeline.train.features import clip_features, feature_dataset, feature_extractor
 
     t0 = time.perf_counter()
     out = Path(out).absolute()
@@ -168,7 +170,16 @@ def train(
         )
         return results[stage]
 
+    # The products, rebuilt here exactly as the workers built them, from their best weights; saved as Keras v3.
+    def product(stage: str, spec: dict[str, Any], save: bool = True) -> Any:
+        net = build_stage_model(stage, cfg, {**spec, "evaluation": None})[1]
+        net.load_weights(str(results[stage].weights))
+        if save:
+            save_model(net, staging / stage / "model.keras")
+        return net
+
     base_spec = {"input_size": list(size)}
+    pose_net = None
     if use_pose:
         val_frames = data.pose_dataset(shards, data.VAL_SPLITS, cfg.pose_frames_per_clip)
         probe = val_frames.take_batch(min(512, val_frames.count()), batch_format="numpy")
@@ -177,20 +188,28 @@ def train(
             {"train": data.pose_dataset(shards, data.TRAIN_SPLITS, cfg.pose_frames_per_clip), "val": val_frames},
             {**base_spec, "evaluation": ray.put({"image": probe["image"], "joints": probe["joints"]})},
         )
+        pose_net = product("pose", base_spec)
+    frozen = use_pose and not cfg.finetune_pose and cfg.precompute_features
+    evaluation = _gait_eval(shards, classes, column, 256, cfg.seed)
+    gait_data = {
+        "train": data.gait_dataset(
+            shards, data.TRAIN_SPLITS, classes, column, materialize=not frozen, shuffle_seed=cfg.seed
+        ),
+        "val": data.gait_dataset(shards, data.VAL_SPLITS, classes, column, materialize=not frozen),
+    }
     gait_spec = {
         **base_spec,
         "num_classes": len(classes),
         "pose_weights": str(results["pose"].weights) if use_pose else None,
-        "evaluation": ray.put(_gait_eval(shards, classes, column, 256, cfg.seed)),
     }
-    run_stage(
-        "gait",
-        {
-            "train": data.gait_dataset(shards, data.TRAIN_SPLITS, classes, column),
-            "val": data.gait_dataset(shards, data.VAL_SPLITS, classes, column),
-        },
-        gait_spec,
-    )
+    if frozen:  # stage 1's features once, as Ray Data batch inference; GaitNN trains on them (train/features.py)
+        weights = str(results["pose"].weights)
+        gait_data = {k: feature_dataset(v, cfg, list(size), weights) for k, v in gait_data.items()}
+        extractor = feature_extractor(pose_net)
+        for role in ("gallery", "probe"):
+            evaluation[role] = clip_features(extractor, evaluation[role])
+        gait_spec["features_shape"] = list(extractor.output_shape[1:])
+    run_stage("gait", gait_data, {**gait_spec, "evaluation": ray.put(evaluation)})
     presence_ok = bool(data.presence_items(shards))
     if presence_ok:
         pres_val = data.presence_dataset(shards, "val", cfg.presence_frames_per_video)
@@ -200,23 +219,19 @@ def train(
             {"input_size": [64, 64]},
         )
 
-    # The products, rebuilt here exactly as the workers built them, from their best weights; saved as Keras v3.
-    def product(stage: str, spec: dict[str, Any]) -> Any:
-        net = build_stage_model(stage, cfg, {**spec, "evaluation": None})[1]
-        net.load_weights(str(results[stage].weights))
-        save_model(net, staging / stage / "model.keras")
-        return net
-
     metrics: dict[str, Any] = {"classes": len(classes)}
     if use_pose:
-        pose_net = product("pose", base_spec)
         frames = data.pose_dataset(shards, data.VAL_SPLITS, cfg.pose_frames_per_clip).take_all()
         images = np.stack([r["image"] for r in frames]).astype(np.float32) / 255.0
         joints = np.stack([r["joints"] for r in frames])
         maps = pose_net.predict(images, batch_size=128, verbose=0)["heatmaps"]
         metrics["pose_pck@0.2"] = float(pck(heatmaps_to_joints(maps, size)[..., :2], joints))
         metrics["pose_val_frames"] = len(images)
-    embedder = product("gait", gait_spec)
+    if frozen:  # the saved embedder is the whole chain: frames → HumanPoseNN features → GaitNN → vector
+        embedder = build_embedder(pose_net, product("gait", gait_spec, save=False), (size[1], size[0], 3))
+        save_model(embedder, staging / "gait" / "model.keras")
+    else:
+        embedder = product("gait", gait_spec)
     metrics.update(sequence_rank1(embedder, shards, column))
     if presence_ok:
         pnet = product("presence", {"input_size": [64, 64]})

@@ -119,3 +119,18 @@ def test_killed_midway_then_rerun_equals_one_clean_run(clean_gallery, archive, l
     assert _rows(out) == _rows(clean)  # same rows, none twice
     a, b = read_gallery(str(out)), read_gallery(str(clean))
     np.testing.assert_allclose(vectors(a), vectors(b), atol=1e-5)
+
+
+def test_svm_command_enrols_a_gallery(clean_gallery, tmp_path, capsys):
+    from pipeline.cli import main
+    from pipeline.identify.svm import LinearSvm
+
+    out, _ = clean_gallery
+    assert main(["svm", str(out), "--out", str(tmp_path / "svm"), "--far", "0.05"]) == 0
+    assert "open-set threshold" in capsys.readouterr().out
+    model = LinearSvm.load(tmp_path / "svm")
+    t = read_gallery(str(out), means_only=True)
+    assert list(model.classes) == sorted(set(t["subject"].to_pylist()))
+    assert model.target_far == 0.05 and model.info["threshold_from"] == "enrolled classes held out in folds"
+    # the enrolled people's own sequence means are mostly named right
+    assert np.mean(model.predict(vectors(t)) == np.array(t["subject"].to_pylist())) > 0.5

@@ -1,0 +1,68 @@
+"""Stage 1's spatial features, computed once for stage 2 when HumanPoseNN is frozen.
+
+A frozen pose network gives every frame the same features in every epoch, so running it inside GaitNN's
+training loop recomputes them each epoch (on 2 CPUs that was 4/5 of a gait epoch). Here the trained pose
+network runs once over the clips as Ray Data batch inference (an actor pool), the features are kept as float16
+in the object store, and GaitNN trains on them. The saved embedder is still the whole chain, frames → vector.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from pipeline.train.config import TrainConfig
+
+FEATURE_DTYPE = np.float16  # halves the object store's share; features are batch-normed ELU outputs, O(1)
+
+
+def feature_extractor(pose_net: Any) -> Any:
+    """frames float [N, H, W, 3] in [0, 1] → the pose network's `features` map [N, h, w, C]."""
+    import tf_keras as keras
+
+    return keras.Model(pose_net.inputs, pose_net.get_layer("features").output, name="frame_features")
+
+
+def clip_features(extractor: Any, clips: np.ndarray, batch: int = 256) -> np.ndarray:
+    """uint8 clips [B, T, H, W, 3] → features [B, T, h, w, C] (FEATURE_DTYPE)."""
+    b, t = clips.shape[:2]
+    frames = clips.reshape((b * t, *clips.shape[2:]))
+    out = [
+        np.asarray(extractor(frames[i : i + batch].astype(np.float32) / 255.0, training=False), FEATURE_DTYPE)
+        for i in range(0, len(frames), batch)
+    ]
+    feats = np.concatenate(out)
+    return feats.reshape((b, t, *feats.shape[1:]))
+
+
+class ClipFeatures:
+    """Ray Data actor: {"clip": uint8 clips, "label"} → {"clip": features, "label"}, one pose net per actor."""
+
+    def __init__(self, cfg: dict[str, Any], input_size: list[int], weights: str, threads: int = 1) -> None:
+        from pipeline.identify.embed import set_threads
+        from pipeline.train.loops import build_stage_model
+
+        set_threads(threads)
+        net = build_stage_model("pose", TrainConfig.from_dict(cfg), {"input_size": input_size})[1]
+        net.load_weights(weights)
+        self.extractor = feature_extractor(net)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {"clip": clip_features(self.extractor, batch["clip"]), "label": batch["label"]}
+
+
+def feature_dataset(clips: Any, cfg: TrainConfig, input_size: list[int], weights: str) -> Any:
+    """A materialised dataset of features and labels from one of clips and labels (`data.gait_dataset`)."""
+    import ray
+
+    actors = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    return clips.map_batches(
+        ClipFeatures,
+        fn_constructor_kwargs={"cfg": cfg.to_dict(), "input_size": input_size, "weights": weights},
+        batch_size=16,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
+        num_cpus=1,
+    ).materialize()
