@@ -58,6 +58,7 @@ def main() -> int:
     ap.add_argument("--repeats", type=int, default=2, help="alternate the two sides this many times; best kept")
     ap.add_argument("--actors", type=int, default=1)
     ap.add_argument("--cpus-per-actor", type=float, default=1.0)
+    ap.add_argument("--threads-per-actor", type=int, default=0)
     ap.add_argument("--out", default="bench/results/index.json")
     args = ap.parse_args()
     model = Path(args.model)
@@ -85,7 +86,12 @@ def main() -> int:
             n = len(reference)
             t0 = time.perf_counter()
             summary = index_archive(
-                str(src), str(model), str(work / f"gallery{i}"), actors=args.actors, cpus_per_actor=args.cpus_per_actor
+                str(src),
+                str(model),
+                str(work / f"gallery{i}"),
+                actors=args.actors,
+                cpus_per_actor=args.cpus_per_actor,
+                threads_per_actor=args.threads_per_actor,
             )
             index_s.append(time.perf_counter() - t0)
             assert summary.indexed == n and summary.failed == 0, summary.lines()
@@ -101,6 +107,7 @@ def main() -> int:
         "machine": f"{platform.machine()}, {cpus} Ray CPUs",
         "actors": args.actors,
         "cpus_per_actor": args.cpus_per_actor,
+        "threads_per_actor": args.threads_per_actor,
         "one_process_loop_s": round(best_loop, 2),
         "index_s": round(best_index, 2),
         "one_process_sequences_per_s": round(n / best_loop, 2),

@@ -27,6 +27,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--actors", type=int, default=1, help="embedding actors (at most; one per GPU on a GPU cluster)")
     p.add_argument("--cpus-per-actor", type=float, default=1.0, help="CPUs each embedding actor holds")
     p.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs each embedding actor holds (0: CPU)")
+    p.add_argument(
+        "--threads-per-actor",
+        type=int,
+        default=0,
+        help="TensorFlow threads of each embedding actor (0: TensorFlow's default, every core of the node)",
+    )
     p.add_argument("--batch-size", type=int, default=32, help="clips per embedding batch")
     p.add_argument(
         "--sequences-per-task",
@@ -68,6 +74,7 @@ def run_index(args: argparse.Namespace) -> int:
             actors=args.actors,
             cpus_per_actor=args.cpus_per_actor,
             gpus_per_actor=args.gpus_per_actor,
+            threads_per_actor=args.threads_per_actor,
             embed_batch=args.batch_size,
             sequences_per_task=args.sequences_per_task,
             commit_every=args.commit_every,

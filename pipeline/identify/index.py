@@ -134,6 +134,7 @@ def index_archive(
     actors: int = 1,
     cpus_per_actor: float = 1.0,
     gpus_per_actor: float = 0.0,
+    threads_per_actor: int = 0,
     embed_batch: int = 32,
     sequences_per_task: int = 0,
     commit_every: int = 32,
@@ -228,7 +229,7 @@ def index_archive(
                 ClipEmbedder,
                 fn_constructor_kwargs={
                     "model_dir": str(info.dir),
-                    "threads": max(1, int(cpus_per_actor)),
+                    "threads": threads_per_actor,
                     "batch": embed_batch,
                 },
                 batch_size=embed_batch,
