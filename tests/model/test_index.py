@@ -132,5 +132,12 @@ def test_svm_command_enrols_a_gallery(clean_gallery, tmp_path, capsys):
     t = read_gallery(str(out), means_only=True)
     assert list(model.classes) == sorted(set(t["subject"].to_pylist()))
     assert model.target_far == 0.05 and model.info["threshold_from"] == "enrolled classes held out in folds"
-    # the enrolled people's own sequence means are mostly named right
-    assert np.mean(model.predict(vectors(t)) == np.array(t["subject"].to_pylist())) > 0.5
+    # it is scikit-learn's SVM over the gallery's labelled clip vectors (the tiny model's vectors are too weak
+    # for an accuracy figure to mean anything)
+    from pipeline.identify.svm import fit_sklearn
+
+    clips = read_gallery(str(out))
+    clips = clips.filter(clips["clip_index"].to_numpy() >= 0)
+    reference = fit_sklearn(vectors(clips).astype(np.float64), np.array(clips["subject"].to_pylist()))
+    means = vectors(t).astype(np.float64)
+    np.testing.assert_array_equal(model.predict(means), reference.predict(means))
