@@ -15,15 +15,25 @@ from typing import Any
 import numpy as np
 
 
+def group_rows(keys: np.ndarray) -> dict[str, np.ndarray]:
+    """Row indices of each distinct key, keys sorted: one sort instead of a scan per key."""
+    keys = np.asarray(keys).astype(str)
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.cumsum(np.bincount(inverse, minlength=len(uniq)))[:-1]
+    return dict(zip(uniq.tolist(), np.split(order, bounds), strict=True))
+
+
 def sequence_geis(
     silhouettes: np.ndarray, sequence_ids: np.ndarray, frame_start: np.ndarray, num_frames: np.ndarray
 ) -> tuple[list[str], np.ndarray]:
     """GEIs [S, H, W] float32 in [0, 1], one per sequence, from clip rows of silhouettes [N, T, H, W] uint8."""
-    ids = sorted(set(sequence_ids))
+    groups = group_rows(sequence_ids)
+    ids = list(groups)
     out = np.zeros((len(ids), *silhouettes.shape[2:]), np.float64)
     for k, sid in enumerate(ids):
         seen: dict[int, np.ndarray] = {}
-        for i in np.flatnonzero(sequence_ids == sid):
+        for i in groups[sid]:
             for t in range(int(num_frames[i])):
                 seen.setdefault(int(frame_start[i]) + t, silhouettes[i, t])
         out[k] = np.mean(np.stack(list(seen.values())), axis=0) / 255.0

@@ -9,20 +9,21 @@ left out), verification ROC / EER / TAR@FAR, and for the network the linear SVM'
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.common.atomic import atomic_write_json
-from pipeline.evaluate.gei import GeiBaseline, sequence_geis
+from pipeline.evaluate.gei import GeiBaseline, group_rows, sequence_geis
 from pipeline.evaluate.protocol import ConditionResult, Sequences, cross_view_rank
 from pipeline.evaluate.verification import Verification, verification
 from pipeline.identify.embed import ModelInfo, mean_vector
+from pipeline.ingest.shards import read_meta
 from pipeline.ingest.storage import resolve
 
 CONDITION_ORDER = ("nm", "bg", "cl", "sh")
@@ -37,7 +38,7 @@ class ClipVectors:
     vectors: np.ndarray
 
     def means(self) -> dict[str, np.ndarray]:
-        return {s: mean_vector(self.vectors[self.sequence_ids == s]) for s in sorted(set(self.sequence_ids))}
+        return {s: mean_vector(self.vectors[rows]) for s, rows in group_rows(self.sequence_ids).items()}
 
 
 def load_manifest(shards: str) -> dict[str, dict[str, Any]]:
@@ -45,12 +46,6 @@ def load_manifest(shards: str) -> dict[str, dict[str, Any]]:
     fs, path = resolve(shards)
     table = pq.read_table(f"{path.rstrip('/')}/manifest.parquet", filesystem=fs)
     return {r["sequence_id"]: r for r in table.to_pylist() if r.get("error_type") is None}
-
-
-def shard_meta(shards: str) -> dict[str, Any]:
-    fs, path = resolve(shards)
-    with fs.open_input_stream(f"{path.rstrip('/')}/_manifest.json") as fh:
-        return json.loads(fh.read())
 
 
 def embed_shards(model: ModelInfo, shards: str, splits: list[str], actors: int = 1, gpus: float = 0.0) -> ClipVectors:
@@ -72,8 +67,6 @@ def embed_shards(model: ModelInfo, shards: str, splits: list[str], actors: int =
         num_cpus=1,
         num_gpus=gpus,
     )
-    import pyarrow as pa
-
     table = pa.concat_tables(ray.get(ds.to_arrow_refs()))
     emb = table["embedding"].combine_chunks()
     vecs = np.asarray(emb.values.to_numpy(zero_copy_only=False), np.float32).reshape(len(emb), -1)
@@ -154,7 +147,7 @@ def gei_sequences(shards: str, manifest: dict[str, dict[str, Any]]) -> dict[str,
     """The baseline's projected GEIs for gallery and probe, PCA + LDA fitted on the training subjects."""
     from pipeline.ingest.shards import load_clips
 
-    meta = shard_meta(shards)
+    meta = read_meta(shards)
     if not meta["columns"].get("silhouettes"):
         return None
     c = load_clips(shards, columns=["sequence_id", "frame_start", "num_frames", "silhouettes"])
@@ -189,7 +182,7 @@ def evaluate(
     t0 = time.perf_counter()
     model = ModelInfo(model_dir)
     manifest = load_manifest(shards)
-    meta = shard_meta(shards)
+    meta = read_meta(shards)
     if meta["config_hash"] != model.config.get("shards_config_hash"):
         # Evaluation on other shards is allowed (another dataset), but their crops must match the model's input.
         pre = meta["config"]

@@ -201,14 +201,14 @@ def index_archive(
         nonlocal indexed, clips, ready, cursor
         new, cursor = ray.get(log.since.remote(cursor))
         outcomes.update({o["sequence_id"]: o for o in new})
-        for sid in [s for s, o in outcomes.items() if s in todo and o["error_type"] is None]:
-            got = pending.get(sid, {})
-            if got and len(got) == outcomes[sid]["clips"]:
+        for sid in list(pending):
+            got, o = pending[sid], outcomes.get(sid)
+            if o is not None and o["error_type"] is None and sid in todo and len(got) == o["clips"]:
                 rec = todo.pop(sid)
                 ready.append(
                     _sequence_rows(list(got.values()), (sid, rec["content_hash"]), info.version, time.time_ns())
                 )
-                pending.pop(sid, None)
+                del pending[sid]
                 indexed += 1
                 clips += outcomes[sid]["clips"]
         while len(ready) >= commit_every or (final and ready):

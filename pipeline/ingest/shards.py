@@ -28,6 +28,15 @@ def shard_schema(out: str) -> pa.Schema:
     return pads.dataset(path, filesystem=fs, format="parquet").schema
 
 
+def read_meta(out: str) -> dict[str, Any]:
+    """The shard directory's `_manifest.json` (schema version, config and its hash, columns, counts)."""
+    import json
+
+    fs, path = resolve(out)
+    with fs.open_input_stream(f"{path.rstrip('/')}/_manifest.json") as fh:
+        return json.loads(fh.read())
+
+
 def tensor_specs(schema: pa.Schema) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     return {f.name: spec for f in schema if (spec := tensor_spec(f)) is not None}
 

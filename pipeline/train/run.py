@@ -22,8 +22,7 @@ import numpy as np
 
 import pipeline  # noqa: F401
 from pipeline.common.atomic import atomic_write_json, swap_in
-from pipeline.ingest.shards import load_clips
-from pipeline.ingest.storage import resolve
+from pipeline.ingest.shards import load_clips, read_meta
 from pipeline.train import data
 from pipeline.train.config import TrainConfig
 from pipeline.train.loops import build_stage_model
@@ -56,12 +55,6 @@ class TrainSummary:
         if "presence_accuracy" in m:
             out.append(f"  presence: accuracy {m['presence_accuracy']:.3f} on {m['presence_val_frames']} frames")
         return out
-
-
-def _shard_meta(shards: str) -> dict[str, Any]:
-    fs, path = resolve(shards)
-    with fs.open_input_stream(f"{path.rstrip('/')}/_manifest.json") as fh:
-        return json.loads(fh.read())
 
 
 def _subset(n: int, k: int, seed: int) -> np.ndarray:
@@ -140,7 +133,7 @@ def train(
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
     ensure_ray(ray_address)
-    meta = _shard_meta(shards)
+    meta = read_meta(shards)
     size = (meta["config"]["width"], meta["config"]["height"])
     classes = data.label_map(shards)
     if len(classes) < 2:
@@ -288,6 +281,6 @@ def train_or_reuse(shards: str, out: str | Path, cfg: TrainConfig, *, overwrite:
     existing = read_summary(out)
     if existing is not None and not overwrite:
         made = json.loads((Path(out) / "config.json").read_text())
-        if made["train"] == cfg.to_dict() and made["shards_config_hash"] == _shard_meta(shards)["config_hash"]:
+        if made["train"] == cfg.to_dict() and made["shards_config_hash"] == read_meta(shards)["config_hash"]:
             return existing
     return train(shards, out, cfg, overwrite=True)
