@@ -125,6 +125,13 @@ def _to_table(rows: list[dict[str, Any]], dim: int) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+# Reserved for each embedding actor (a model and a batch of clips). It also keeps Ray Data from fusing the
+# decoding tasks into the actors (it fuses a task stage into an actor stage whose remote arguments are equal):
+# fused, one actor decodes and then embeds, one after the other; apart, decoding runs in tasks on the other
+# CPUs while the actor embeds (docs/benchmarks.md).
+ACTOR_MEMORY = 1 << 30
+
+
 def index_archive(
     archive: str,
     model_dir: str,
@@ -135,6 +142,7 @@ def index_archive(
     cpus_per_actor: float = 1.0,
     gpus_per_actor: float = 0.0,
     threads_per_actor: int = 0,
+    actor_memory: int = ACTOR_MEMORY,
     embed_batch: int = 32,
     sequences_per_task: int = 0,
     commit_every: int = 32,
@@ -237,6 +245,7 @@ def index_archive(
                 compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, actors)),
                 num_cpus=cpus_per_actor,
                 num_gpus=gpus_per_actor,
+                memory=actor_memory,
             )
             for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
                 emb = batch["embedding"].combine_chunks()

@@ -41,6 +41,7 @@ class TrainConfig:
     precompute_features: bool = True  # frozen pose network: its features computed once, not in every epoch
     heatmap_sigma: float = 1.5  # in heatmap cells (2 input pixels)
     pose_frames_per_clip: int = 8  # frames of each clip used to train stage 1
+    gait_train_frames: int = 0  # > 0: GaitNN trains on a random run of this many frames of each clip
     presence_frames_per_video: int = 6
     pose: StageConfig = field(default_factory=lambda: StageConfig(epochs=12, batch_size=64, learning_rate=2e-3))
     gait: StageConfig = field(default_factory=lambda: StageConfig(epochs=20, batch_size=16, learning_rate=1e-3))
@@ -63,6 +64,8 @@ class TrainConfig:
             problems.append("rnn must be lstm or gru with 1 or 2 layers")
         if self.workers < 0 or self.cpus_per_worker <= 0 or self.gpus_per_worker < 0:
             problems.append("workers must be ≥ 0 and cpus_per_worker > 0")
+        if self.gait_train_frames < 0:
+            problems.append("gait_train_frames must be ≥ 0")
         if problems:
             raise ValueError("invalid train config: " + "; ".join(problems))
 

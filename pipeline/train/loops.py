@@ -140,11 +140,26 @@ def tf_dataset(stage: str, data: Any, batch_size: int, spec: dict[str, Any], cfg
     if stage == "gait":
         ds = data.to_tf("clip", "label", **kwargs)
         scale = clip_scale(spec)
+        if shuffle and cfg.gait_train_frames > 0:
+            ds = ds.map(lambda x, y: (random_frames(x, cfg.gait_train_frames), y))
         if cfg.triplet_weight > 0:
             return ds.map(lambda x, y: (tf.cast(x, tf.float32) * scale, {"probs": y, "embedding": y}))
         return ds.map(lambda x, y: (tf.cast(x, tf.float32) * scale, y))
     ds = data.to_tf("image", "label", **kwargs)
     return ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
+
+
+def random_frames(clips: Any, length: int) -> Any:
+    """A batch of clips [B, T, ...] → a run of `length` consecutive frames from a random start (one per batch).
+    Average temporal pooling takes any length, so the model sees the whole clip at inference; training on
+    shorter random runs keeps it from learning where in the clip a stride starts (GaitSet and GaitBase also
+    train on random frame subsets)."""
+    import tensorflow as tf
+
+    t = tf.shape(clips)[1]
+    n = tf.minimum(length, t)
+    start = tf.random.uniform((), 0, t - n + 1, dtype=tf.int32)
+    return clips[:, start : start + n]
 
 
 # -- callbacks ------------------------------------------------------------------------------------------------

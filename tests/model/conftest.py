@@ -21,6 +21,7 @@ TINY = TrainConfig(
     blocks=1,
     dropout=0.2,
     pose_frames_per_clip=2,
+    gait_train_frames=6,
     presence_frames_per_video=2,
     pose=StageConfig(epochs=2, batch_size=16),
     gait=StageConfig(epochs=2, batch_size=8),

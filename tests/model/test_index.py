@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.identify.embed import embed_clips, load_embedder
+from pipeline.identify.embed import embed_clips, embed_clips_shared, frame_index, load_embedder
 from pipeline.identify.gallery import MEAN_ROW, Gallery, read_gallery, vectors
 from pipeline.identify.index import index_archive
 from pipeline.ingest.shards import load_clips
@@ -79,6 +79,21 @@ def test_index_uses_the_same_clips_as_preprocessing(clean_gallery, tiny_shards, 
     }
     theirs = vectors(t)[[key[(s, c)] for s, c in zip(shards["sequence_id"], shards["clip_index"], strict=True)]]
     np.testing.assert_allclose(theirs, mine, atol=1e-4)
+
+
+def test_shared_frames_give_the_same_vectors(tiny_shards, local_model):
+    """Overlapping clips (stride < length, as preprocessing cuts them): each distinct frame through the first
+    stage once, and the same vectors as clip by clip."""
+    c = load_clips(str(tiny_shards), columns=["frames"], splits=["gallery"])["frames"][:3]
+    frames = np.concatenate(list(c))
+    t, s = c.shape[1], c.shape[1] // 2
+    clips = np.stack([frames[i : i + t] for i in range(0, len(frames) - t + 1, s)])
+    flat = clips.reshape((-1, *clips.shape[2:]))
+    first, inverse = frame_index(flat)
+    assert len(first) == len(np.unique(frames.reshape(len(frames), -1), axis=0)) < len(flat)
+    np.testing.assert_array_equal(flat[first][inverse], flat)
+    embedder = load_embedder(local_model)
+    np.testing.assert_allclose(embed_clips_shared(embedder, clips), embed_clips(embedder, clips), atol=1e-5)
 
 
 def test_rerun_adds_zero_rows(clean_gallery, archive, local_model):

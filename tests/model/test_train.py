@@ -124,3 +124,20 @@ def test_tf_heatmap_targets_match_numpy():
     joints = np.concatenate([rng.uniform(0, 63, (4, 16, 2)), rng.integers(0, 2, (4, 16, 1))], -1).astype(np.float32)
     ours = heatmap_targets(tf.constant(joints), (64, 48), (32, 24), 1.5).numpy()
     np.testing.assert_allclose(ours, joints_to_heatmaps(joints, (64, 48), (32, 24), 1.5), atol=1e-5)
+
+
+def test_random_frames_are_a_run_of_the_clip():
+    import tensorflow as tf
+
+    from pipeline.train.loops import random_frames
+
+    clips = np.arange(3 * 8, dtype=np.float32).reshape(3, 8, 1) * np.ones((1, 1, 5), np.float32)
+    starts = set()
+    for _ in range(40):
+        out = random_frames(tf.constant(clips), 5).numpy()
+        assert out.shape == (3, 5, 5)
+        start = int(out[0, 0, 0])
+        starts.add(start)
+        np.testing.assert_array_equal(out, clips[:, start : start + 5])  # the same run for the whole batch
+    assert starts == {0, 1, 2, 3}  # every start happens
+    assert random_frames(tf.constant(clips), 20).shape == clips.shape  # longer than the clip: the whole clip
