@@ -9,7 +9,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from pipeline.models.backbones import conv_bn_elu
-from pipeline.models.layers import L2Normalize, TemporalAverage
+from pipeline.models.layers import CosineDense, L2Normalize, TemporalAverage
 
 RNNS = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
@@ -65,18 +65,36 @@ def build_gait_net(
 
 
 def build_gait_classifier(
-    embedder: keras.Model, num_classes: int, dropout: float = 0.5, scale: float = 16.0
+    embedder: keras.Model, num_classes: int, dropout: float = 0.5, scale: float = 16.0, margin: float = 0.0
 ) -> keras.Model:
     """The training head: embedder → ×scale → dropout → dense softmax over the training subjects (`probs`).
     The vector is unit length, so without the scale the logits can only grow as fast as Adam grows the dense
     weights, and the softmax stays near uniform for many epochs (NormFace's observation; the demo sat at
-    chance for 5 epochs). The embedder is nested as one layer and shares its weights."""
+    chance for 5 epochs). With `margin` > 0 the head gives cosines to class directions instead, for
+    `am_softmax_loss`. The embedder is nested as one layer and shares its weights."""
     inputs = keras.Input(shape=embedder.input_shape[1:], name=embedder.input_names[0])
     x = embedder(inputs)
+    if margin > 0:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+        return keras.Model(inputs, CosineDense(num_classes, name="probs")(x), name="gait_classifier")
     x = keras.layers.Rescaling(scale, name="logit_scale")(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
     probs = keras.layers.Dense(num_classes, activation="softmax", name="probs")(x)
     return keras.Model(inputs, probs, name="gait_classifier")
+
+
+def am_softmax_loss(margin: float, scale: float = 16.0) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """Additive-margin softmax (CosFace, AM-softmax) on cosines: the true class's cosine must beat the others by
+    `margin`. Plain softmax only has to separate the training people; the margin makes each one's vectors
+    tighter than that, which is what carries over to people never seen (demo: held-out BG/CL rank-1 +5 points,
+    docs/training.md)."""
+
+    def am_softmax_loss(labels: tf.Tensor, cosines: tf.Tensor) -> tf.Tensor:
+        onehot = tf.one_hot(tf.cast(tf.reshape(labels, [-1]), tf.int32), tf.shape(cosines)[-1], dtype=cosines.dtype)
+        logits = scale * (cosines - margin * onehot)
+        return tf.nn.softmax_cross_entropy_with_logits(labels=onehot, logits=logits)
+
+    return am_softmax_loss
 
 
 def _pairwise_distances(embeddings: tf.Tensor) -> tf.Tensor:

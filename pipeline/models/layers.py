@@ -54,3 +54,29 @@ class CaffePreprocess(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
         return tf.TensorShape(input_shape)
+
+
+@keras.saving.register_keras_serializable(package="gait")
+class CosineDense(keras.layers.Layer):
+    """Unit vectors [B, D] → cosines to `units` learnt class directions [B, units] (weights normalised too):
+    the head of an additive-margin softmax (CosFace / AM-softmax), which trains on angles only."""
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape: tf.TensorShape) -> None:
+        self.kernel = self.add_weight(
+            name="kernel", shape=(int(input_shape[-1]), self.units), initializer="glorot_uniform"
+        )
+        super().build(input_shape)
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        x = tf.math.l2_normalize(inputs, axis=-1)
+        return tf.matmul(x, tf.math.l2_normalize(self.kernel, axis=0))
+
+    def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
+        return tf.TensorShape([*tf.TensorShape(input_shape).as_list()[:-1], self.units])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units}

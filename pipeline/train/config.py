@@ -36,6 +36,7 @@ class TrainConfig:
     embedding: int = 512
     blocks: int = 2
     dropout: float = 0.5
+    margin: float = 0.0  # > 0: additive-margin softmax (CosFace) with this cosine margin instead of softmax
     triplet_weight: float = 0.0  # > 0 adds a batch-hard triplet loss on the embedding
     finetune_pose: bool = False  # stage 2 trains the pose network too
     precompute_features: bool = True  # frozen pose network: its features computed once, not in every epoch
@@ -66,6 +67,8 @@ class TrainConfig:
             problems.append("workers must be ≥ 0 and cpus_per_worker > 0")
         if self.gait_train_frames < 0:
             problems.append("gait_train_frames must be ≥ 0")
+        if not 0.0 <= self.margin < 1.0:
+            problems.append("margin must be in [0, 1)")
         if problems:
             raise ValueError("invalid train config: " + "; ".join(problems))
 
@@ -96,6 +99,7 @@ PRESETS: dict[str, TrainConfig] = {
         blocks=1,
         dropout=0.3,
         pose_frames_per_clip=3,
+        margin=0.35,
         pose=StageConfig(epochs=10, batch_size=64, learning_rate=2e-3),
         # 3e-4: at 1e-3 the softmax over 36 people sometimes sat at chance for 20 epochs; at 3e-4 held-out
         # rank-1 was 0.83 after 5 epochs and 0.95 after 15 (docs/training.md).

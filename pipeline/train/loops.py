@@ -57,7 +57,8 @@ def build_stage_model(stage: str, cfg: TrainConfig, spec: dict[str, Any]) -> tup
                 first = silhouette.build_silhouette_encoder(hw, cfg.feature_channels)
                 channels = 1
             product = gait.build_embedder(first, gnet, (size[1], size[0], channels))
-        return _compile_gait(cfg, gait.build_gait_classifier(product, spec["num_classes"], cfg.dropout), product)
+        head = gait.build_gait_classifier(product, spec["num_classes"], cfg.dropout, margin=cfg.margin)
+        return _compile_gait(cfg, head, product)
     if stage == "presence":
         net = presence.build_presence_net(hw)
         net.compile(
@@ -70,26 +71,26 @@ def build_stage_model(stage: str, cfg: TrainConfig, spec: dict[str, Any]) -> tup
 
 
 def _compile_gait(cfg: TrainConfig, classifier: Any, embedder: Any) -> tuple[Any, Any]:
-    """Softmax over the training subjects, plus the batch-hard triplet loss on the vector when asked."""
+    """Softmax (or additive-margin softmax) over the training subjects, plus the batch-hard triplet loss on the
+    vector when asked."""
     import tf_keras as keras
 
     from pipeline.models import gait
+
+    ce = gait.am_softmax_loss(cfg.margin) if cfg.margin > 0 else "sparse_categorical_crossentropy"
+    accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
 
     if cfg.triplet_weight > 0:
         model = keras.Model(classifier.input, {"probs": classifier.output, "embedding": embedder.output})
         model.compile(
             optimizer=keras.optimizers.Adam(cfg.gait.learning_rate),
-            loss={"probs": "sparse_categorical_crossentropy", "embedding": gait.batch_hard_triplet_loss()},
+            loss={"probs": ce, "embedding": gait.batch_hard_triplet_loss()},
             loss_weights={"probs": 1.0, "embedding": cfg.triplet_weight},
-            metrics={"probs": ["accuracy"]},
+            metrics={"probs": [accuracy]},
         )
     else:
         model = classifier
-        model.compile(
-            optimizer=keras.optimizers.Adam(cfg.gait.learning_rate),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
+        model.compile(optimizer=keras.optimizers.Adam(cfg.gait.learning_rate), loss=ce, metrics=[accuracy])
     return model, embedder
 
 

@@ -13,10 +13,16 @@ import tensorflow as tf
 import tf_keras as keras
 
 from pipeline.models.backbones import build_backbone
-from pipeline.models.gait import batch_hard_triplet_loss, build_embedder, build_gait_classifier, build_gait_net
+from pipeline.models.gait import (
+    am_softmax_loss,
+    batch_hard_triplet_loss,
+    build_embedder,
+    build_gait_classifier,
+    build_gait_net,
+)
 from pipeline.models.heatmaps import heatmaps_to_joints, joints_to_heatmaps, pck, pck_per_joint
 from pipeline.models.io import directory_version, load_model, save_model
-from pipeline.models.layers import CaffePreprocess, L2Normalize, TemporalAverage
+from pipeline.models.layers import CaffePreprocess, CosineDense, L2Normalize, TemporalAverage
 from pipeline.models.pose import build_pose_net
 from pipeline.models.presence import build_presence_net
 from pipeline.models.silhouette import build_silhouette_encoder
@@ -345,3 +351,26 @@ def test_pose_net_trains():
     history = trainable.fit(images, targets, batch_size=16, epochs=2, verbose=0).history
     assert history["loss"][1] < history["loss"][0]
     assert np.isfinite(history["loss"]).all()
+
+
+def test_am_softmax_loss_by_hand():
+    cos = np.array([[0.8, 0.1, -0.2], [0.3, 0.5, 0.0]], np.float32)
+    y = np.array([0, 1])
+    got = am_softmax_loss(0.35, 16.0)(tf.constant(y), tf.constant(cos)).numpy()
+    want = []
+    for row, label in zip(cos, y, strict=True):
+        z = 16.0 * (row - 0.35 * (np.arange(3) == label))
+        want.append(np.log(np.exp(z).sum()) - z[label])
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_cosine_head_gives_cosines_and_reloads(tmp_path):
+    inputs = keras.Input(shape=(5,))
+    model = keras.Model(inputs, CosineDense(3, name="probs")(inputs))
+    x = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
+    out = model.predict(x, verbose=0)
+    w = model.get_layer("probs").kernel.numpy()
+    want = (x / np.linalg.norm(x, axis=1, keepdims=True)) @ (w / np.linalg.norm(w, axis=0, keepdims=True))
+    np.testing.assert_allclose(out, want, atol=1e-5)
+    save_model(model, tmp_path / "m.keras")
+    np.testing.assert_allclose(load_model(tmp_path / "m.keras").predict(x, verbose=0), out, atol=1e-6)
