@@ -3,8 +3,9 @@
     python jobs/pipeline.py --config configs/demo.yaml          # embedded local Ray (make demo)
     ray job submit --working-dir . -- python jobs/pipeline.py --config configs/demo.yaml
 
-Stages so far: synth → preprocess → train → index → evaluate. Each stage reuses what an earlier run built with
-the same config (indexing skips what the gallery already holds for the model), unless --overwrite.
+Stages: synth → preprocess → train → index → evaluate → serve (identify a held-out walk over HTTP). Each
+stage reuses what an earlier run built with the same config (indexing skips what the gallery already holds
+for the model), unless --overwrite.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pipeline.evaluate.run import evaluate
 from pipeline.evaluate.summary import summary_lines
 from pipeline.identify.index import index_archive
 from pipeline.ingest.preprocess import preprocess_or_reuse
+from pipeline.serve.demo import serve_and_identify
 from pipeline.synth import generate_dataset
 from pipeline.train.run import train_or_reuse
 
@@ -73,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     timings["evaluate"] = time.perf_counter() - t0
 
+    t0 = time.perf_counter()
+    served = serve_and_identify(model.out, str(gallery.absolute()), cfg.workdir)
+    timings["serve"] = time.perf_counter() - t0
+
     print()
     print(f"== {cfg.name}: pipeline summary ==")
     print("\n".join(synth.lines()))
@@ -81,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  curves: {model.out / 'curves.png'}")
     print("\n".join(index.lines()))
     print("\n".join(summary_lines(metrics)))
+    print("\n".join(served))
     print("stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     return 0
 

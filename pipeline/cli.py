@@ -10,6 +10,7 @@ from pipeline.evaluate import cli as evaluate_cli
 from pipeline.identify import cli as identify_cli
 from pipeline.ingest import cli as ingest_cli
 from pipeline.pose import cli as pose_cli
+from pipeline.serve import cli as serve_cli
 from pipeline.synth import cli as synth_cli
 from pipeline.train import cli as train_cli
 
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     pose_cli.add_parser(sub)
     identify_cli.add_parser(sub)
     evaluate_cli.add_parser(sub)
+    serve_cli.add_parser(sub)
     return parser
 
 

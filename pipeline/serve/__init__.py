@@ -1,0 +1,1 @@
+"""Serving: Ray Serve deployments (embedder, classifier), the FastAPI ingress, the identity registry."""

@@ -1,0 +1,134 @@
+"""The two Ray Serve deployments behind the API: `Embedder` (clips → vectors, batched) and `Classifier`
+(vectors → identities from the registry: nearest neighbours, the linear SVM, "unknown" under a threshold).
+
+Each scales on its own: the embedder is the heavy one (a model on every frame; GPUs when asked), the classifier
+is light and reads the registry. Enrolments reach every classifier replica without a restart: each one checks
+the registry's generation before answering and reloads (and refits the SVM) when it moved.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import numpy as np
+from ray import serve
+
+import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+
+
+class Embedder:
+    """Clips → unit vectors with the model directory's embedder; requests are batched by `@serve.batch`."""
+
+    def __init__(self, model_dir: str, threads: int = 0) -> None:
+        from pipeline.identify.embed import ModelInfo, load_embedder, set_threads
+
+        set_threads(threads)
+        self.model_dir = model_dir
+        self.info = ModelInfo(model_dir)
+        self.model = load_embedder(model_dir)
+        self._pose: Any = None
+        self._presence: Any = None
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
+    async def embed(self, requests: list[np.ndarray]) -> list[np.ndarray]:
+        """Each request: clips [n, T, H, W(, C)] → its vectors [n, D]; the batch is one model call."""
+        from pipeline.identify.embed import embed_clips_shared
+
+        sizes = [len(r) for r in requests]
+        vecs = embed_clips_shared(self.model, np.concatenate(requests))
+        return list(np.split(vecs, np.cumsum(sizes)[:-1]))
+
+    async def pose(self, frames_bgr: list[np.ndarray]) -> list[dict[str, Any]]:
+        """Frames → the person's box and 16 joints per frame (x, y in frame pixels, confidence)."""
+        from pipeline.pose.estimate import PoseEstimator
+
+        if self._pose is None:
+            self._pose = PoseEstimator(self.model_dir)
+        return [
+            {"box": None if r.box is None else [float(v) for v in r.box], "joints": r.joints.round(2).tolist()}
+            for r in self._pose.estimate(frames_bgr)
+        ]
+
+    async def presence(self, frame_bgr: np.ndarray) -> float:
+        """The probability that a person is in the frame (the presence network, on the whole frame)."""
+        import cv2
+
+        from pipeline.models.io import load_model
+
+        if self._presence is None:
+            self._presence = load_model(f"{self.model_dir}/presence/model.keras")
+        size = tuple(self._presence.input_shape[1:3][::-1])
+        x = cv2.cvtColor(cv2.resize(frame_bgr, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+        return float(np.asarray(self._presence(x[None].astype(np.float32) / 255.0, training=False))[0, 0])
+
+    def version(self) -> str:
+        return self.info.version
+
+
+class Classifier:
+    """Identities from the registry: per identity the best cosine similarity of the probe's mean vector to any
+    of its vectors (nearest neighbour), the SVM's calibrated probability when there are 2+ identities, and
+    "unknown" when the best similarity is under `threshold`."""
+
+    def __init__(self, registry_url: str, model_dir: str, threshold: float = 0.5) -> None:
+        from pipeline.identify.embed import ModelInfo
+        from pipeline.serve.registry import Registry
+
+        self.registry = Registry(registry_url, ModelInfo(model_dir).version)
+        self.threshold = threshold
+        self.generation = -1
+        self.names: list[str] = []
+        self.vectors = np.zeros((0, 0), np.float32)
+        self.svm: Any = None
+
+    def reconfigure(self, config: dict[str, Any]) -> None:
+        """`user_config` of the deployment: the open-set threshold, changed live with `serve deploy`."""
+        self.threshold = float(config.get("threshold", self.threshold))
+
+    def _refresh(self) -> None:
+        from pipeline.identify.svm import fit_sklearn, from_sklearn
+
+        gen = self.registry.generation()
+        if gen == self.generation:
+            return
+        names, vecs = self.registry.vectors()
+        self.names, self.vectors = names, vecs
+        self.svm = None
+        # 2+ identities with 2+ vectors each (the calibration's folds); else nearest neighbours alone
+        with contextlib.suppress(ValueError):
+            self.svm = from_sklearn(fit_sklearn(vecs.astype(np.float64), np.asarray(names)))
+        self.generation = gen
+
+    def identify(self, vectors: np.ndarray, top_k: int = 3) -> dict[str, Any]:
+        from pipeline.identify.embed import mean_vector
+
+        self._refresh()
+        probe = mean_vector(vectors)
+        if not self.names:
+            return {"identity": "unknown", "reason": "nobody is enrolled", "candidates": [], "similarity": None}
+        sims = self.vectors @ probe
+        best: dict[str, float] = {}
+        for name, s in zip(self.names, sims.tolist(), strict=True):
+            best[name] = max(best.get(name, -1.0), s)
+        ranked = sorted(best.items(), key=lambda kv: -kv[1])[:top_k]
+        probs: dict[str, float] = {}
+        if self.svm is not None:
+            p = self.svm.predict_proba(probe[None])[0]
+            probs = {str(c): float(v) for c, v in zip(self.svm.classes, p, strict=True)}
+        candidates = [
+            {"identity": n, "similarity": round(s, 4), "svm_probability": round(probs[n], 4) if n in probs else None}
+            for n, s in ranked
+        ]
+        top_name, top_sim = ranked[0]
+        known = top_sim >= self.threshold
+        return {
+            "identity": top_name if known else "unknown",
+            "similarity": round(top_sim, 4),
+            "threshold": self.threshold,
+            "candidates": candidates,
+        }
+
+    def count(self) -> int:
+        self._refresh()
+        return len(set(self.names))

@@ -1,0 +1,210 @@
+// The page of the gait API: identify from a video or the webcam (with the skeleton drawn over the walk),
+// and an admin view to enrol, list and delete identities with the server's token. Plain JS, no build step.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { file: null, stream: null };
+
+function setStatus(el, text, bad = false) {
+  el.textContent = text;
+  el.classList.toggle("error", bad);
+}
+
+async function callApi(path, options = {}) {
+  const response = await fetch(path, options);
+  let body = null;
+  try { body = await response.json(); } catch (e) { body = { error: response.statusText }; }
+  if (!response.ok) throw new Error(`${response.status}: ${body.error || response.statusText}`);
+  return body;
+}
+
+// -- identify ----------------------------------------------------------------------------------------------
+function showAnswer(answer) {
+  $("answer").hidden = false;
+  $("identity").textContent = answer.identity;
+  $("similarity").textContent = answer.similarity == null ? "" : `(similarity ${answer.similarity}, ${answer.clips} clips)`;
+  const rows = $("topk").querySelector("tbody");
+  rows.innerHTML = "";
+  answer.candidates.forEach((c, i) => {
+    const tr = document.createElement("tr");
+    [i + 1, c.identity, c.similarity, c.svm_probability == null ? "–" : c.svm_probability].forEach((v) => {
+      const td = document.createElement("td");
+      td.textContent = v;
+      tr.appendChild(td);
+    });
+    rows.appendChild(tr);
+  });
+}
+
+async function identifyFile() {
+  if (!state.file) return;
+  setStatus($("status"), "Identifying…");
+  try {
+    const answer = await callApi("identify?top_k=5", {
+      method: "POST",
+      headers: { "Content-Type": state.file.type || "video/mp4" },
+      body: state.file,
+    });
+    showAnswer(answer);
+    setStatus($("status"), "Done.");
+  } catch (e) {
+    setStatus($("status"), `Could not identify: ${e.message}`, true);
+  }
+}
+
+function frameBlob(video) {
+  const c = document.createElement("canvas");
+  c.width = video.videoWidth;
+  c.height = video.videoHeight;
+  c.getContext("2d").drawImage(video, 0, 0);
+  return new Promise((resolve) => c.toBlob(resolve, "image/png"));
+}
+
+async function drawSkeleton(video) {
+  const overlay = $("overlay");
+  overlay.width = video.videoWidth;
+  overlay.height = video.videoHeight;
+  const ctx = overlay.getContext("2d");
+  ctx.clearRect(0, 0, overlay.width, overlay.height);
+  try {
+    const pose = await callApi("pose", { method: "POST", headers: { "Content-Type": "image/png" }, body: await frameBlob(video) });
+    ctx.lineWidth = Math.max(2, overlay.width / 160);
+    ctx.strokeStyle = "#22c55e";
+    (pose.bones || []).forEach(([a, b]) => {
+      ctx.beginPath();
+      ctx.moveTo(pose.joints[a][0], pose.joints[a][1]);
+      ctx.lineTo(pose.joints[b][0], pose.joints[b][1]);
+      ctx.stroke();
+    });
+    ctx.fillStyle = "#ef4444";
+    pose.joints.forEach(([x, y]) => { ctx.beginPath(); ctx.arc(x, y, ctx.lineWidth * 1.2, 0, 2 * Math.PI); ctx.fill(); });
+    overlay.dataset.joints = String(pose.joints.length);
+  } catch (e) {
+    overlay.dataset.joints = "0";
+  }
+}
+
+$("video-file").addEventListener("change", (ev) => {
+  state.file = ev.target.files[0] || null;
+  $("identify-btn").disabled = !state.file;
+  if (!state.file) return;
+  const video = $("preview");
+  if (state.stream) stopCamera();
+  video.srcObject = null;
+  video.src = URL.createObjectURL(state.file);
+  video.addEventListener("loadeddata", () => {
+    video.currentTime = Math.min(video.duration / 2 || 0, 1.0);
+  }, { once: true });
+  video.addEventListener("seeked", () => drawSkeleton(video), { once: true });
+  setStatus($("status"), `Ready: ${state.file.name}`);
+});
+$("identify-btn").addEventListener("click", identifyFile);
+
+// -- webcam ------------------------------------------------------------------------------------------------
+function stopCamera() {
+  state.stream.getTracks().forEach((t) => t.stop());
+  state.stream = null;
+  $("record-btn").disabled = true;
+  setStatus($("camera-state"), "");
+}
+
+$("camera-btn").addEventListener("click", async () => {
+  if (state.stream) { stopCamera(); return; }
+  try {
+    state.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } });
+  } catch (e) {
+    setStatus($("camera-state"), `No camera: ${e.message}`, true);
+    return;
+  }
+  const video = $("preview");
+  video.removeAttribute("src");
+  video.srcObject = state.stream;
+  await video.play();
+  $("record-btn").disabled = false;
+  setStatus($("camera-state"), "Camera on.");
+});
+
+$("record-btn").addEventListener("click", async () => {
+  const video = $("preview");
+  const frames = [];
+  const c = document.createElement("canvas");
+  c.width = video.videoWidth;
+  c.height = video.videoHeight;
+  setStatus($("status"), "Recording 4 s…");
+  for (let i = 0; i < 40; i++) {
+    c.getContext("2d").drawImage(video, 0, 0);
+    frames.push(c.toDataURL("image/jpeg", 0.85));
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  drawSkeleton(video);
+  setStatus($("status"), "Identifying…");
+  try {
+    const answer = await callApi("identify?top_k=5", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ frames }),
+    });
+    showAnswer(answer);
+    setStatus($("status"), "Done.");
+  } catch (e) {
+    setStatus($("status"), `Could not identify: ${e.message}`, true);
+  }
+});
+
+// -- admin -------------------------------------------------------------------------------------------------
+const auth = () => ({ Authorization: `Bearer ${$("token").value}` });
+
+async function listPeople() {
+  try {
+    const data = await callApi("identities", { headers: auth() });
+    const rows = $("people").querySelector("tbody");
+    rows.innerHTML = "";
+    data.identities.forEach((p) => {
+      const tr = document.createElement("tr");
+      [p.name, p.vectors, p.created_at.slice(0, 19).replace("T", " ")].forEach((v) => {
+        const td = document.createElement("td");
+        td.textContent = v;
+        tr.appendChild(td);
+      });
+      const td = document.createElement("td");
+      const del = document.createElement("button");
+      del.textContent = "Delete";
+      del.className = "delete";
+      del.dataset.name = p.name;
+      del.addEventListener("click", () => deletePerson(p.name));
+      td.appendChild(del);
+      tr.appendChild(td);
+      rows.appendChild(tr);
+    });
+    setStatus($("admin-status"), `${data.count} enrolled.`);
+  } catch (e) {
+    setStatus($("admin-status"), `Could not list: ${e.message}`, true);
+  }
+}
+
+async function deletePerson(name) {
+  if (!window.confirm(`Delete ${name} and every vector of them?`)) return;
+  try {
+    const r = await callApi(`identities/${encodeURIComponent(name)}`, { method: "DELETE", headers: auth() });
+    await listPeople();
+    setStatus($("admin-status"), `Deleted ${r.deleted} (${r.vectors} vectors).`);
+  } catch (e) {
+    setStatus($("admin-status"), `Could not delete: ${e.message}`, true);
+  }
+}
+
+$("list-btn").addEventListener("click", listPeople);
+$("enrol-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const form = new FormData();
+  form.append("name", $("enrol-name").value);
+  for (const f of $("enrol-files").files) form.append("video", f, f.name);
+  setStatus($("admin-status"), "Enrolling…");
+  try {
+    const r = await callApi("identities", { method: "POST", headers: auth(), body: form });
+    await listPeople();
+    setStatus($("admin-status"), `Enrolled ${r.identity} (${r.vectors} vectors).`);
+  } catch (e) {
+    setStatus($("admin-status"), `Could not enrol: ${e.message}`, true);
+  }
+});
