@@ -258,7 +258,7 @@ def stage_loop(config: dict[str, Any], session: Any = None) -> None:
 
     from pipeline.train.session import RaySession
 
-    session = session or RaySession(config.get("resume_from"))
+    session = session or RaySession(config.get("storage_path"), config.get("run_name"))
     stage, spec = config["stage"], config["spec"]
     cfg = TrainConfig.from_dict(config["train"])
     opt = getattr(cfg, stage)

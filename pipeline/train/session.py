@@ -48,10 +48,10 @@ class RaySession:
 
     distributed = True
 
-    def __init__(self, resume_from: str | None = None) -> None:
+    def __init__(self, storage_path: str | None = None, name: str | None = None) -> None:
         import ray.train
 
-        self.resume_from = resume_from  # a checkpoint of an earlier, stopped run of the same name
+        self.storage_path, self.name = storage_path, name  # where this run's checkpoints are persisted
         ctx = ray.train.get_context()
         self.world_rank = ctx.get_world_rank()
         self.world_size = ctx.get_world_size()
@@ -65,10 +65,17 @@ class RaySession:
     def checkpoint(self) -> Iterator[Path | None]:
         import ray.train
 
-        # Within a run Ray Train hands back the last reported checkpoint; else the stopped run's, if any.
+        # Within a run Ray Train hands back the last checkpoint it registered. Its controller registers reports
+        # asynchronously, so a worker group restarted right after a worker died can get an older one, or none
+        # (seen: a kill just after epoch 1's report restarted from scratch); the checkpoints persisted in
+        # storage are complete once `report` returns. The more advanced of the two wins; with none from Train
+        # (a re-run of a stopped job), storage's.
+        from pipeline.train.trainer import checkpoint_progress, latest_checkpoint
+
         ckpt = ray.train.get_checkpoint()
-        if ckpt is None and self.resume_from:
-            ckpt = ray.train.Checkpoint(path=self.resume_from)
+        stored = latest_checkpoint(self.storage_path, self.name) if self.storage_path and self.name else None
+        if stored and (ckpt is None or checkpoint_progress(stored) > _train_progress(ckpt)):
+            ckpt = ray.train.Checkpoint(path=stored)
         if ckpt is None:
             yield None
             return
@@ -80,3 +87,10 @@ class RaySession:
 
         checkpoint = ray.train.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
         ray.train.report(metrics, checkpoint=checkpoint)
+
+
+def _train_progress(ckpt: Any) -> tuple[int, bool]:
+    from pipeline.train.trainer import checkpoint_progress
+
+    with ckpt.as_directory() as d:
+        return checkpoint_progress(d)

@@ -47,6 +47,19 @@ def per_worker_parts(datasets: dict[str, Any], workers: int) -> dict[str, Any]:
     return parts
 
 
+def checkpoint_progress(path: str) -> tuple[int, bool]:
+    """(epochs done, final) of a checkpoint directory or URI; (-1, False) when its state cannot be read."""
+    from pipeline.ingest.storage import resolve
+
+    fs, p = resolve(path)
+    try:
+        with fs.open_input_stream(f"{p.rstrip('/')}/{STATE}") as fh:
+            state = json.loads(fh.read())
+    except (FileNotFoundError, OSError, ValueError):
+        return (-1, False)
+    return (len(state["history"]), bool(state["final"]))
+
+
 def latest_checkpoint(storage_path: str, name: str) -> str | None:
     """The most advanced checkpoint an earlier run of `name` left in `storage_path` (None if none): Ray Train
     resumes from checkpoints within a run; a re-run of a stopped job is resumed from here."""
@@ -62,12 +75,7 @@ def latest_checkpoint(storage_path: str, name: str) -> str | None:
     for info in fs.get_file_info(pafs.FileSelector(run)):
         if info.type != pafs.FileType.Directory or not info.base_name.startswith("checkpoint_"):
             continue
-        try:
-            with fs.open_input_stream(f"{info.path}/{STATE}") as fh:
-                state = json.loads(fh.read())
-        except (FileNotFoundError, OSError, ValueError):
-            continue  # an incomplete upload
-        key = (len(state["history"]), bool(state["final"]))
+        key = checkpoint_progress(to_uri(fs, info.path))  # (-1, False): an incomplete upload
         if key > best_key:
             best, best_key = info.path, key
     return to_uri(fs, best) if best else None
@@ -95,7 +103,7 @@ def fit_stage(
     import ray.train
     from ray.train.tensorflow import TensorflowTrainer
 
-    config["resume_from"] = latest_checkpoint(storage_path, name)
+    config["storage_path"], config["run_name"] = storage_path, name  # the loop resumes from there too
 
     resources = {"CPU": cfg.cpus_per_worker}
     if cfg.gpus_per_worker:
