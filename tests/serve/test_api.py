@@ -28,6 +28,9 @@ def _post_video(url: str, path: Path, **kw) -> requests.Response:
 def test_health_and_docs(server):
     h = requests.get(f"{server}/health", timeout=30).json()
     assert h["status"] == "ok" and h["admin"] is True and h["model_version"]
+    metrics = requests.get(f"{server}/metrics", timeout=30)
+    assert metrics.status_code == 200 and "gait_http_requests_total" in metrics.text
+    assert 'route="/health"' in metrics.text
     spec = requests.get(f"{server}/openapi.json", timeout=30).json()
     assert {"/identify", "/embed", "/pose", "/presence", "/identities", "/identities/{name}", "/health"} <= set(
         spec["paths"]
