@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import os
 import signal
+import socket
 import tempfile
 import threading
 from pathlib import Path
@@ -46,6 +47,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--step", type=int, default=24, help="frames between windows")
     w.add_argument("--max-seconds", type=float, default=0.0, help="stop after this long (0: until the source ends)")
     w.set_defaults(func=run_watch)
+
+
+def free_port() -> int:
+    """A free TCP port on loopback (the demo's and the tests' servers)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_args(model: str, **overrides: object) -> argparse.Namespace:
+    """`gait serve --model MODEL` as parsed, with `overrides` (the demo and the tests start Serve this way)."""
+    sub = argparse.ArgumentParser().add_subparsers()
+    add_parser(sub)
+    args = sub.choices["serve"].parse_args(["--model", model])
+    for key, value in overrides.items():
+        if not hasattr(args, key):
+            raise TypeError(f"gait serve has no option {key!r}")
+        setattr(args, key, value)
+    return args
 
 
 def token_file_for_replicas() -> str:

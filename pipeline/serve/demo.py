@@ -6,18 +6,10 @@ identification of a person the network never trained on, against their other wal
 
 from __future__ import annotations
 
-import argparse
-import socket
 from pathlib import Path
 
 import numpy as np
 import requests
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def pick_probe(model_dir: Path, gallery: str) -> tuple[str, str]:
@@ -53,18 +45,8 @@ def serve_and_identify(model_dir: Path, gallery: str, workdir: Path) -> list[str
     db.unlink(missing_ok=True)  # the demo's registry is rebuilt each run (it holds no one's real data)
     registry = Registry(f"sqlite:///{db.absolute()}", ModelInfo(model_dir).version)
     seed_from_gallery(registry, gallery, leave_out=frozenset({source}))
-    args = argparse.Namespace(
-        model=str(model_dir),
-        gallery="",
-        registry_url=registry.url,
-        host="127.0.0.1",
-        port=_free_port(),
-        no_admin=True,
-        threshold=0.5,
-        min_replicas=1,
-        max_replicas=1,
-        gpus_per_replica=0.0,
-        address=None,
+    args = cli.serve_args(
+        str(model_dir), registry_url=registry.url, port=cli.free_port(), no_admin=True, max_replicas=1
     )
     url = cli.start(args)
     try:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +85,10 @@ class ClipMaker:
             return self._clips(_record("frames", str(d), tuple(names)))
 
 
-class _private_dir:
-    def __enter__(self) -> Path:
-        self.path = Path(tempfile.mkdtemp(prefix="gait-upload-"))  # mkdtemp: mode 0700, a fresh name
-        return self.path
-
-    def __exit__(self, *exc: object) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
+@contextmanager
+def _private_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="gait-upload-"))  # mkdtemp: mode 0700, a name chosen here
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -13,14 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.serve.cli import free_port
+
 TOKEN = "test-admin-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -46,19 +40,7 @@ def server(local_model, tmp_path_factory, monkeypatch_session) -> str:
     monkeypatch_session.setenv("GAIT_TOKEN", TOKEN)
     monkeypatch_session.setenv("GAIT_MAX_UPLOAD", str(4 << 20))
     db = tmp_path_factory.mktemp("registry") / "r.db"
-    args = argparse.Namespace(
-        model=str(local_model),
-        gallery="",
-        registry_url=f"sqlite:///{db}",
-        host="127.0.0.1",
-        port=_free_port(),
-        no_admin=False,
-        threshold=0.5,
-        min_replicas=1,
-        max_replicas=1,
-        gpus_per_replica=0.0,
-        address=None,
-    )
+    args = cli.serve_args(str(local_model), registry_url=f"sqlite:///{db}", port=free_port(), max_replicas=1)
     url = cli.start(args)
     yield url
     serve.shutdown()
@@ -97,7 +79,7 @@ def mariadb_server(tmp_path_factory) -> str:
         check=True,
         capture_output=True,
     )
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             MARIADBD,
