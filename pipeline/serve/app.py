@@ -71,12 +71,7 @@ class ServeArgs:
 
 def build(args: dict[str, Any]) -> Any:
     """The application for `args` (see ServeArgs)."""
-    from pipeline.identify.embed import ModelInfo
-    from pipeline.serve.registry import Registry, seed_from_gallery
-
     a = ServeArgs.parse(args)
-    if a.gallery:  # enrol a gallery's people once, before the replicas start (touches the model and database)
-        seed_from_gallery(Registry(a.registry(), ModelInfo(a.model_dir).version), a.gallery)
     env = {"TF_USE_LEGACY_KERAS": "1"}
     embedder = serve.deployment(
         deployments.Embedder,
@@ -96,7 +91,7 @@ def build(args: dict[str, Any]) -> Any:
         name="Classifier",
         autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 8},
         ray_actor_options={"num_cpus": 0.25},
-        user_config={"threshold": a.threshold},
+        user_config={"threshold": a.threshold, "gallery": a.gallery},  # reconfigure: no restart to change
     ).bind(a.registry(), a.model_dir, a.threshold)
     api_env = env | ({"GAIT_TOKEN_FILE": a.token_file} if a.token_file else {})
     return Api.options(ray_actor_options={"num_cpus": 0.25, "runtime_env": {"env_vars": api_env}}).bind(
@@ -112,6 +107,7 @@ def from_env() -> Any:
         {
             "model_dir": env.get("GAIT_MODEL_DIR", "/mnt/models/model"),
             "registry_url": env.get("GAIT_REGISTRY_URL", ""),
+            "gallery": env.get("GAIT_GALLERY", ""),
             "admin": env.get("GAIT_ADMIN", "true"),
             "token_file": env.get("GAIT_TOKEN_FILE", ""),
             "min_replicas": env.get("GAIT_MIN_REPLICAS", "1"),

@@ -83,8 +83,15 @@ class Classifier:
         self.svm: Any = None
 
     def reconfigure(self, config: dict[str, Any]) -> None:
-        """`user_config` of the deployment: the open-set threshold, changed live with `serve deploy`."""
+        """`user_config` of the deployment, applied to live replicas by `serve deploy` (no restart): the
+        open-set `threshold`, and a `gallery` (a `gait index` output) whose labelled people are enrolled once;
+        the next request reloads the vectors and refits the SVM (every replica sees the registry's
+        generation move)."""
+        from pipeline.serve.registry import seed_from_gallery
+
         self.threshold = float(config.get("threshold", self.threshold))
+        if config.get("gallery"):
+            seed_from_gallery(self.registry, str(config["gallery"]))
 
     def _refresh(self) -> None:
         from pipeline.identify.svm import fit_sklearn, from_sklearn

@@ -32,16 +32,22 @@ def videos(local_model) -> dict[str, list[Path]]:
 
 
 @pytest.fixture(scope="session")
-def server(local_model, tmp_path_factory, monkeypatch_session) -> str:
+def server_args(local_model, tmp_path_factory) -> object:
+    from pipeline.serve import cli
+
+    db = tmp_path_factory.mktemp("registry") / "r.db"
+    return cli.serve_args(str(local_model), registry_url=f"sqlite:///{db}", port=free_port(), max_replicas=1)
+
+
+@pytest.fixture(scope="session")
+def server(server_args, monkeypatch_session) -> str:
     from ray import serve
 
     from pipeline.serve import cli
 
     monkeypatch_session.setenv("GAIT_TOKEN", TOKEN)
     monkeypatch_session.setenv("GAIT_MAX_UPLOAD", str(4 << 20))
-    db = tmp_path_factory.mktemp("registry") / "r.db"
-    args = cli.serve_args(str(local_model), registry_url=f"sqlite:///{db}", port=free_port(), max_replicas=1)
-    url = cli.start(args)
+    url = cli.start(server_args)
     yield url
     serve.shutdown()
 
