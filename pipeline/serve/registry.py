@@ -23,6 +23,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    UniqueConstraint,
     create_engine,
     delete,
     event,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 NAME_MAX = 128
 
@@ -79,6 +81,7 @@ imports = Table(
     Column("gallery", String(512), nullable=False),
     Column("model_version", String(64), nullable=False),
     Column("at", DateTime(), nullable=False),
+    UniqueConstraint("gallery", "model_version"),  # two replicas importing at once: one wins
 )
 state = Table(
     "registry_state",
@@ -134,15 +137,14 @@ class Registry:
     def import_gallery(self, gallery: str, people: dict[str, tuple[np.ndarray, list[str]]]) -> bool:
         """Enrol `people` (name → vectors, sources) from `gallery` once per model version, in one transaction;
         False when that gallery was imported before (people deleted since stay deleted)."""
-        with self.engine.begin() as conn:
-            done = conn.execute(
-                select(imports.c.id).where(imports.c.gallery == gallery, imports.c.model_version == self.model_version)
-            ).first()
-            if done is not None:
-                return False
-            for name, (vecs, srcs) in sorted(people.items()):
-                self._enroll(conn, name, vecs, srcs, f"gallery {gallery}"[:128])
-            conn.execute(insert(imports).values(gallery=gallery, model_version=self.model_version, at=_now()))
+        try:
+            with self.engine.begin() as conn:
+                # The marker first: a second importer (another replica starting) conflicts here and rolls back.
+                conn.execute(insert(imports).values(gallery=gallery, model_version=self.model_version, at=_now()))
+                for name, (vecs, srcs) in sorted(people.items()):
+                    self._enroll(conn, name, vecs, srcs, f"gallery {gallery}"[:128])
+        except IntegrityError:
+            return False
         return True
 
     def _enroll(self, conn: Any, name: str, vecs: np.ndarray, sources: list[str], actor: str) -> None:
