@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml requirements/lock.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements/lock.txt -e ".[dev]"
 	@touch $(STAMP)
 
+# A second `make demo` reuses every stage; `make demo DEMO_FLAGS=--overwrite` starts over.
+DEMO_FLAGS ?=
 demo: install
-	$(BIN)/python jobs/pipeline.py --config configs/demo.yaml
+	$(BIN)/python jobs/pipeline.py --config configs/demo.yaml $(DEMO_FLAGS)
 
 test: install
 	$(BIN)/python -m pytest

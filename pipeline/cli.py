@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from pipeline import __version__
+from pipeline.config import apply_config
 from pipeline.evaluate import cli as evaluate_cli
 from pipeline.identify import cli as identify_cli
 from pipeline.ingest import cli as ingest_cli
@@ -13,6 +14,7 @@ from pipeline.pose import cli as pose_cli
 from pipeline.serve import cli as serve_cli
 from pipeline.synth import cli as synth_cli
 from pipeline.train import cli as train_cli
+from pipeline.workflow import cli as workflow_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,11 +31,26 @@ def build_parser() -> argparse.ArgumentParser:
     identify_cli.add_parser(sub)
     evaluate_cli.add_parser(sub)
     serve_cli.add_parser(sub)
+    workflow_cli.add_parser(sub)
     return parser
 
 
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The parser of each `gait` command, by name."""
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
+    commands = subcommands(parser)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command in commands:
+        try:
+            apply_config(commands[command], command, argv[argv.index(command) + 1 :])
+        except (FileNotFoundError, ValueError) as exc:
+            raise SystemExit(f"gait {command}: {exc}") from exc
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -10,21 +10,29 @@ import pytest
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 
+def start_ray() -> None:
+    """The tests' embedded Ray: 2 CPUs, a small object store, the project's runtime_env (taken from the
+    environment now: a test that needs workers to see variables it sets shuts Ray down and calls this again)."""
+    import ray
+
+    from pipeline.common.ray_init import runtime_env
+
+    ray.init(
+        num_cpus=2,
+        object_store_memory=200 * 1024**2,
+        include_dashboard=False,
+        runtime_env=runtime_env(),
+        log_to_driver=False,
+    )
+
+
 @pytest.fixture(scope="session")
 def ray_local():
     """A real embedded Ray with 2 CPUs and a small object store, shared by every test that needs Ray."""
     import ray
 
-    from pipeline.common.ray_init import runtime_env
-
     if not ray.is_initialized():
-        ray.init(
-            num_cpus=2,
-            object_store_memory=200 * 1024**2,
-            include_dashboard=False,
-            runtime_env=runtime_env(),
-            log_to_driver=False,
-        )
+        start_ray()
     yield ray
     ray.shutdown()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -11,12 +12,43 @@ import ray
 WORKER_ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
+# Object-store settings (`s3://`, `gs://` through pyarrow.fs): endpoint, region, credentials. Those set where Ray
+# is started or a trainer is made are handed on, so that workers on every node reach the same store.
+STORAGE_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_PROFILE",
+    "AWS_CA_BUNDLE",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_CLOUD_PROJECT",
+    "CLOUD_STORAGE_EMULATOR_ENDPOINT",
+)
+
+
+def storage_env() -> dict[str, str]:
+    """The STORAGE_ENV variables set in this process's environment."""
+    return {k: os.environ[k] for k in STORAGE_ENV if os.environ.get(k)}
+
+
 def runtime_env(extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The runtime_env for jobs, tasks, actors, Train workers and Serve replicas."""
-    env: dict[str, Any] = {"env_vars": dict(WORKER_ENV)}
+    """The runtime_env for jobs, tasks, actors, Train workers and Serve replicas: WORKER_ENV plus storage_env()."""
+    env: dict[str, Any] = {"env_vars": {**storage_env(), **WORKER_ENV}}
     if extra:
         env.update(extra)
     return env
+
+
+def job_env_vars() -> set[str]:
+    """The environment variables a submitted Ray job's own runtime_env sets (none outside a job)."""
+    raw = os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR")
+    if not raw:
+        return set()
+    return set(((json.loads(raw).get("runtime_env") or {}).get("env_vars")) or {})
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None, **kwargs: Any) -> None:
@@ -24,7 +56,10 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None, **kwargs
     if ray.is_initialized():
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
-    init_kwargs: dict[str, Any] = {"runtime_env": runtime_env(), "log_to_driver": True, **kwargs}
+    env = runtime_env()
+    # Inside a Ray job, ray.init's runtime_env is merged with the job's, and Ray refuses a variable both set.
+    env["env_vars"] = {k: v for k, v in env["env_vars"].items() if k not in job_env_vars()}
+    init_kwargs: dict[str, Any] = {"runtime_env": env, "log_to_driver": True, **kwargs}
     if address is None:
         init_kwargs.setdefault("include_dashboard", False)
         if num_cpus is not None:

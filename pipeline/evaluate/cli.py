@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from pipeline.config import add_config_arguments
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,8 +21,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "to --out (default MODEL/evaluation)."
         ),
     )
-    p.add_argument("--model", required=True, help="model directory made by `gait train`")
-    p.add_argument("--shards", required=True, help="shard directory made by `gait preprocess` (gives the splits)")
+    p.add_argument("--model", help="model directory made by `gait train`")
+    p.add_argument("--shards", help="shard directory made by `gait preprocess` (gives the splits)")
+    add_config_arguments(p)  # with --config: WORKDIR/model, /shards and /gallery, options its `evaluate:`
     p.add_argument(
         "--gallery",
         help="vectors made by `gait index` over the same archive with this model (default: embed the shards' clips)",
@@ -33,9 +37,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.evaluate.run import evaluate
     from pipeline.evaluate.summary import summary_lines
 
+    print("\n".join(summary_lines(execute(args))))
+    return 0
+
+
+def execute(args: argparse.Namespace) -> dict[str, Any]:
+    """`gait evaluate` without the printing (its metrics): the main job runs this too."""
+    from pipeline.evaluate.run import evaluate
+
+    if not (args.model and args.shards):
+        raise SystemExit("gait evaluate: give --model and --shards, or --config (they then come from its workdir)")
     try:
         metrics = evaluate(
             args.model,
@@ -49,5 +62,4 @@ def run(args: argparse.Namespace) -> int:
         )
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"gait evaluate: {exc}") from exc
-    print("\n".join(summary_lines(metrics)))
-    return 0
+    return metrics

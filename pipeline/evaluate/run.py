@@ -9,6 +9,8 @@ left out), verification ROC / EER / TAR@FAR, and for the network the linear SVM'
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +21,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.common.atomic import atomic_write_json
+from pipeline.common.model_store import REPORTS_DIR
 from pipeline.evaluate.gei import GeiBaseline, group_rows, sequence_geis
 from pipeline.evaluate.protocol import ConditionResult, Sequences, cross_view_rank
 from pipeline.evaluate.verification import Verification, verification
 from pipeline.identify.embed import ModelInfo, mean_vector
 from pipeline.ingest.shards import read_meta
-from pipeline.ingest.storage import resolve
+from pipeline.ingest.storage import is_remote, join, resolve
 
 CONDITION_ORDER = ("nm", "bg", "cl", "sh")
 FARS = (1e-2, 1e-3)
@@ -60,7 +63,7 @@ def embed_shards(model: ModelInfo, shards: str, splits: list[str], actors: int =
     ds = read_clips(shards, columns=["sequence_id", "clip_index", model.column], splits=splits, decode=False)
     ds = ds.map_batches(
         ClipEmbedder,
-        fn_constructor_kwargs={"model_dir": str(model.dir), "threads": 0},
+        fn_constructor_kwargs={"model_dir": model.uri, "threads": 0},  # actors fetch a URI on their own node
         batch_size=64,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, actors)),
@@ -176,7 +179,8 @@ def evaluate(
     actors: int = 1,
     gpus: float = 0.0,
 ) -> dict[str, Any]:
-    """Evaluate and write `out` (default MODEL/evaluation): metrics.json, report.html, plots/*.png."""
+    """Evaluate and write `out` (default MODEL/evaluation): metrics.json, report.html, plots/*.png. When `out` (or
+    MODEL, for the default) is a URI, the report is written locally and then uploaded there, metrics.json last."""
     from pipeline.evaluate.report import write_report
 
     t0 = time.perf_counter()
@@ -227,9 +231,12 @@ def evaluate(
             }
             curves["gei"] = (granks, gver)
 
-    out = Path(out) if out else Path(model.dir) / "evaluation"
+    target = str(out) if out else (join(model.uri, REPORTS_DIR) if is_remote(model.uri) else None)
+    upload = target is not None and is_remote(target)
+    # A remote target gets a local copy first; a remote model's own directory here is its cache: not written to.
+    out = Path(tempfile.mkdtemp(prefix="gait-evaluation-")) if upload else Path(out or Path(model.dir) / REPORTS_DIR)
     metrics: dict[str, Any] = {
-        "model": str(model.dir),
+        "model": model.uri if is_remote(model.uri) else str(model.dir),
         "model_version": model.version,
         "shards": shards,
         "protocol": meta.get("protocol"),
@@ -249,4 +256,12 @@ def evaluate(
     write_report(out, metrics, curves, p, closed, svm_model)
     atomic_write_json(out / "metrics.json", metrics)
     metrics["report"] = str(out / "report.html")
+    if upload:
+        from pipeline.common.model_store import upload_dir
+
+        try:
+            upload_dir(out, target, marker="metrics.json")
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        metrics["report"] = join(target, "report.html")
     return metrics

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
+from pipeline.config import add_config_arguments
 from pipeline.ingest.cli import LAYOUT_CHOICES
+
+if TYPE_CHECKING:
+    from pipeline.identify.index import IndexSummary
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,9 +25,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "content hash): it never writes a row twice."
         ),
     )
-    p.add_argument("archive", help="directory or URI of videos / frame folders")
-    p.add_argument("--model", required=True, help="model directory made by `gait train`")
-    p.add_argument("--out", required=True, help="gallery directory or URI (created, or resumed)")
+    p.add_argument("archive", nargs="?", help="directory or URI of videos / frame folders")
+    p.add_argument("--model", help="model directory made by `gait train`")
+    p.add_argument("--out", help="gallery directory or URI (created, or resumed)")
+    add_config_arguments(p)  # with --config: its source, WORKDIR/model → WORKDIR/gallery, options its `index:`
     p.add_argument("--layout", choices=LAYOUT_CHOICES, help="force a dataset layout instead of detecting it")
     p.add_argument("--actors", type=int, default=1, help="embedding actors (at most; one per GPU on a GPU cluster)")
     p.add_argument("--cpus-per-actor", type=float, default=1.0, help="CPUs each embedding actor holds")
@@ -63,8 +69,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_index(args: argparse.Namespace) -> int:
+    print("\n".join(execute_index(args).lines()))
+    return 0
+
+
+def execute_index(args: argparse.Namespace) -> IndexSummary:
+    """`gait index` without the printing: the main job runs this too."""
     from pipeline.identify.index import index_archive
 
+    if not (args.archive and args.model and args.out):
+        raise SystemExit("gait index: give ARCHIVE, --model and --out, or --config (they then come from its workdir)")
     try:
         summary = index_archive(
             args.archive,
@@ -82,8 +96,7 @@ def run_index(args: argparse.Namespace) -> int:
         )
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"gait index: {exc}") from exc
-    print("\n".join(summary.lines()))
-    return 0
+    return summary
 
 
 def run_svm(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,17 @@ KEEP = ("sequence_id", "source", "layout", "subject", "condition", "sequence", "
 
 
 class ModelInfo:
-    """What downstream stages need from a model directory: its version, input column and clip shape."""
+    """What downstream stages need from a model directory: its version, input column and clip shape.
+
+    `model_dir` is a local path or a URI (`s3://`, `gs://`): `dir` is then the local cached copy
+    (pipeline.common.model_store) and `uri` what to hand to actors and replicas on other nodes."""
 
     def __init__(self, model_dir: str | Path) -> None:
-        self.dir = Path(model_dir)
+        from pipeline.common.model_store import local_model
+        from pipeline.ingest.storage import is_remote
+
+        self.dir = local_model(model_dir)
+        self.uri = os.fspath(model_dir) if is_remote(model_dir) else str(self.dir.absolute())
         if not (self.dir / "version").is_file() or not (self.dir / "gait" / "model.keras").is_file():
             raise FileNotFoundError(f"{model_dir} is not a complete model directory (gait/model.keras, version)")
         self.version = (self.dir / "version").read_text().strip()
@@ -52,9 +60,11 @@ def set_threads(threads: int) -> None:
 
 
 def load_embedder(model_dir: str | Path) -> Any:
+    """The GaitNN embedder of a model directory (a local path, or a URI fetched through the local cache)."""
+    from pipeline.common.model_store import local_model
     from pipeline.models.io import load_model
 
-    return load_model(Path(model_dir) / "gait" / "model.keras")
+    return load_model(local_model(model_dir) / "gait" / "model.keras")
 
 
 def embed_clips(embedder: Any, clips: np.ndarray, batch: int = 32) -> np.ndarray:
@@ -125,8 +135,8 @@ class ClipEmbedder:
 
     def __init__(self, model_dir: str, threads: int = 0, batch: int = 32, share_frames: bool = True) -> None:
         set_threads(threads)
-        self.info = ModelInfo(model_dir)
-        self.model = load_embedder(model_dir)
+        self.info = ModelInfo(model_dir)  # a URI is fetched here, on the actor's own node
+        self.model = load_embedder(self.info.dir)
         self.batch = batch
         self.embed = embed_clips_shared if share_frames else embed_clips
 

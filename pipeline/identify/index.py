@@ -17,6 +17,7 @@ import json
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -134,7 +135,7 @@ ACTOR_MEMORY = 1 << 30
 
 def index_archive(
     archive: str,
-    model_dir: str,
+    model_dir: str | Path,
     out: str,
     *,
     layout: str | None = None,
@@ -236,7 +237,7 @@ def index_archive(
             ds = ds.map_batches(
                 ClipEmbedder,
                 fn_constructor_kwargs={
-                    "model_dir": str(info.dir),
+                    "model_dir": info.uri,  # a URI is fetched by each actor on its own node (model_store)
                     "threads": threads_per_actor,
                     "batch": embed_batch,
                 },
@@ -278,7 +279,7 @@ def index_archive(
         {
             "format": "gait-gallery/1",
             "model_version": info.version,
-            "model": str(info.dir),
+            "model": info.uri,
             "archive": archive,
             "layout": records[0].layout if records else layout,
             "last_run": summary.to_dict(),

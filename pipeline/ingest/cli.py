@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pipeline.config import add_config_arguments
 from pipeline.ingest.config import DETECTORS, PRESETS, PreprocessConfig
 from pipeline.synth.cli import parse_size
 
@@ -54,6 +55,9 @@ OPTIONS: dict[str, tuple[str, Any, str]] = {
     "--max-frames": ("max_frames", int, "read at most this many frames of each source (0: all)"),
 }
 
+if TYPE_CHECKING:
+    from pipeline.ingest.preprocess import PreprocessSummary
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -71,9 +75,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog="presets: "
         + "; ".join(f"{k}: {v.width}x{v.height}, T={v.clip_len}, S={v.stride}" for k, v in PRESETS.items()),
     )
-    p.add_argument("src", help="dataset directory or URI, video file, camera index or stream URL")
-    p.add_argument("out", help="output directory or URI (refused if it exists, unless --overwrite)")
-    p.add_argument("--config", help="run config (configs/*.yaml) whose `preprocess:` section sets the options")
+    p.add_argument("src", nargs="?", help="dataset directory or URI, video file, camera index or stream URL")
+    p.add_argument("out", nargs="?", help="output directory or URI (refused if it exists, unless --overwrite/--reuse)")
+    add_config_arguments(p)  # with --config: SRC is its source, OUT WORKDIR/shards, options its `preprocess:`
     p.add_argument("--preset", choices=sorted(PRESETS), help="starting point for the options (default: demo)")
     p.add_argument("--layout", choices=LAYOUT_CHOICES, help="force a dataset layout instead of detecting it")
     p.add_argument("--size", type=parse_size, help="crop size WIDTHxHEIGHT after resizing (demo: 64x64)")
@@ -88,6 +92,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--overwrite", action="store_true", help="replace OUT; it is swapped only once the new one is complete"
     )
+    p.add_argument("--reuse", action="store_true", help="keep OUT if it was made from SRC with the same options")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray)")
     p.set_defaults(func=run)
 
@@ -115,14 +120,26 @@ def config_from_args(args: argparse.Namespace) -> PreprocessConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.ingest.preprocess import preprocess
+    print("\n".join(execute(args).lines()))
+    return 0
 
+
+def execute(args: argparse.Namespace) -> PreprocessSummary:
+    """`gait preprocess` without the printing: the main job runs this too."""
+    from pipeline.ingest.preprocess import preprocess, reusable
+
+    if not (args.src and args.out):
+        raise SystemExit("gait preprocess: give SRC and OUT, or --config (its source → WORKDIR/shards)")
     cfg = config_from_args(args)
     try:
-        summary = preprocess(
-            args.src, args.out, cfg, layout=args.layout, overwrite=args.overwrite, ray_address=args.address
+        summary = (args.reuse and not args.overwrite and reusable(args.src, args.out, cfg)) or preprocess(
+            args.src,
+            args.out,
+            cfg,
+            layout=args.layout,
+            overwrite=args.overwrite or args.reuse,
+            ray_address=args.address,
         )
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
         raise SystemExit(f"gait preprocess: {exc}") from exc
-    print("\n".join(summary.lines()))
-    return 0
+    return summary

@@ -30,7 +30,7 @@ from pipeline.ingest.manifest import manifest_to_table
 from pipeline.ingest.schema import SCHEMA_VERSION, to_table
 from pipeline.ingest.sequence import SequenceProcessor
 from pipeline.ingest.splits import assign_splits, protocol_for_layout
-from pipeline.ingest.storage import resolve
+from pipeline.ingest.storage import replace_dir, resolve
 
 
 @dataclass
@@ -268,13 +268,9 @@ def preprocess(
         out_fs.delete_dir(staging)
         raise
 
-    # Swap into place: the old OUT goes only once the new one is complete.
-    old = f"{parent}/.{name}.old-{uuid.uuid4().hex[:8]}"
-    if out_fs.get_file_info(out_path).type != pafs.FileType.NotFound:
-        out_fs.move(out_path, old)
-    out_fs.move(staging, out_path)
-    if out_fs.get_file_info(old).type != pafs.FileType.NotFound:
-        out_fs.delete_dir(old)
+    # Swap into place: the old OUT goes only once the new one is complete (on object stores, which cannot rename
+    # a directory, `_manifest.json` goes first and comes back last: readers take it as the mark of completeness).
+    replace_dir(out_fs, staging, out_path, marker="_manifest.json")
     return PreprocessSummary(
         out=out,
         layout=layout_name,
@@ -313,13 +309,17 @@ def read_summary(out: str) -> PreprocessSummary | None:
     )
 
 
+def reusable(src: str, out: str, cfg: PreprocessConfig) -> PreprocessSummary | None:
+    """The summary of `out` if it is complete and was made from `src` with this config, else None."""
+    existing = read_summary(out)
+    if existing is None:
+        return None
+    fs, path = resolve(out)
+    with fs.open_input_stream(f"{path.rstrip('/')}/_manifest.json") as fh:
+        meta = json.loads(fh.read())
+    return existing if meta["config_hash"] == cfg.hash() and meta["source"] == src else None
+
+
 def preprocess_or_reuse(src: str, out: str, cfg: PreprocessConfig, *, overwrite: bool = False) -> PreprocessSummary:
     """For jobs that own their workdir: reuse `out` if it was made from `src` with this config, else rebuild it."""
-    existing = read_summary(out)
-    if existing is not None and not overwrite:
-        fs, path = resolve(out)
-        with fs.open_input_stream(f"{path.rstrip('/')}/_manifest.json") as fh:
-            meta = json.loads(fh.read())
-        if meta["config_hash"] == cfg.hash() and meta["source"] == src:
-            return existing
-    return preprocess(src, out, cfg, overwrite=True)
+    return (not overwrite and reusable(src, out, cfg)) or preprocess(src, out, cfg, overwrite=True)

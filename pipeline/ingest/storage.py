@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from urllib.parse import unquote, urlparse
 
 import pyarrow.fs as pafs
@@ -43,6 +44,84 @@ def to_uri(fs: pafs.FileSystem, path: str) -> str:
         return path
     scheme = {"s3": "s3", "gcs": "gs"}.get(kind, kind)
     return f"{scheme}://{path.lstrip('/')}"
+
+
+def is_remote(uri_or_path: str | os.PathLike[str]) -> bool:
+    """Whether this names a non-local filesystem (`s3://`, `gs://`, ...), not a local path or a `file://` URI."""
+    s = os.fspath(uri_or_path)
+    return bool(_URI.match(s)) and not s.lower().startswith("file://")
+
+
+def join(root: str, *parts: str) -> str:
+    """`root/part/...` for pyarrow paths and URIs alike (no os.path: object-store paths always use "/")."""
+    return "/".join([root.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def copy_tree(
+    src_fs: pafs.FileSystem,
+    src: str,
+    dst_fs: pafs.FileSystem,
+    dst: str,
+    *,
+    last: str | None = None,
+    skip: tuple[str, ...] = (),
+    threads: int = 8,
+) -> list[str]:
+    """Copy every file below `src` to the same relative path below `dst` (relative names are returned).
+
+    `last` (a relative name) is copied only once every other file is in place, so a reader that takes it as the
+    mark of a complete directory never sees a partial one; `skip` leaves out top-level names (files or folders).
+    Within one filesystem the copies are server-side (S3 CopyObject); between two they stream through here.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    src, dst = src.rstrip("/"), dst.rstrip("/")
+    rels = [f[len(src) + 1 :] for f in list_files(src_fs, src)]
+    rels = [r for r in rels if r.split("/", 1)[0] not in skip]
+    same = src_fs.type_name == dst_fs.type_name and src_fs.equals(dst_fs)
+    local_dst = dst_fs.type_name == "local"
+
+    def copy(rel: str) -> None:
+        target = join(dst, rel)
+        if local_dst:
+            dst_fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+        if same:
+            dst_fs.copy_file(join(src, rel), target)
+        else:
+            pafs.copy_files(join(src, rel), target, source_filesystem=src_fs, destination_filesystem=dst_fs)
+
+    first = [r for r in rels if r != last]
+    with ThreadPoolExecutor(max(1, min(threads, len(first) or 1))) as pool:
+        list(pool.map(copy, first))
+    if last in rels:
+        copy(last)
+    return rels
+
+
+def replace_dir(fs: pafs.FileSystem, staging: str, final: str, *, marker: str) -> None:
+    """Put the complete directory `staging` at `final` (same filesystem); the old `final`, if any, goes.
+
+    Locally two renames, the old one removed only once the new one is in place. Object stores have no rename,
+    so readers must rely on `marker` (a relative file name they read as "complete"): the old marker is deleted
+    first, then the rest of the old directory, the new files are copied in with the marker last, and the
+    staging copy is deleted.
+    """
+    staging, final = staging.rstrip("/"), final.rstrip("/")
+    if fs.type_name == "local":
+        parent, name = final.rsplit("/", 1)
+        old = f"{parent}/.{name}.old-{uuid.uuid4().hex[:8]}"
+        if fs.get_file_info(final).type != pafs.FileType.NotFound:
+            fs.move(final, old)
+        fs.move(staging, final)
+        if fs.get_file_info(old).type != pafs.FileType.NotFound:
+            fs.delete_dir(old)
+        return
+    if fs.get_file_info(join(final, marker)).type == pafs.FileType.File:
+        fs.delete_file(join(final, marker))
+    if fs.get_file_info(final).type == pafs.FileType.Directory:
+        fs.delete_dir_contents(final)
+    copy_tree(fs, staging, fs, final, last=marker)
+    fs.delete_dir(staging)
 
 
 def list_files(fs: pafs.FileSystem, root: str) -> list[str]:

@@ -18,12 +18,19 @@ _MIN_SIDE = 32  # the smallest input the Keras applications accept
 
 
 def conv_bn_elu(
-    x: keras.KerasTensor, filters: int, kernel: int, strides: int, name: str, out_name: str | None = None
+    x: keras.KerasTensor,
+    filters: int,
+    kernel: int,
+    strides: int,
+    name: str,
+    out_name: str | None = None,
+    momentum: float = 0.99,
 ) -> keras.KerasTensor:
     """Conv (no bias: batch norm has one) → batch norm → ELU, the unit every network here is built from.
-    `out_name` names the ELU layer when it is a model's output."""
+    `out_name` names the ELU layer when it is a model's output; `momentum` is batch norm's for its moving
+    statistics (lower for a network trained for few steps, see models/presence.py)."""
     x = keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
     return keras.layers.Activation("elu", name=out_name or f"{name}_elu")(x)
 
 

@@ -77,7 +77,9 @@ class PoseEstimator:
 
         if detector not in DETECTORS:
             raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
-        model_dir = Path(model_dir)
+        from pipeline.common.model_store import local_model
+
+        model_dir = local_model(model_dir)  # a URI (s3://, gs://) through the local cache
         config = read_model_config(model_dir)
         pose_file = model_dir / "pose" / "model.keras"
         if not pose_file.is_file():

@@ -14,6 +14,7 @@ from typing import Any
 
 from ray import serve
 
+from pipeline.ingest.storage import is_remote
 from pipeline.serve import deployments
 from pipeline.serve.api import MAX_UPLOAD, Service, create_app, set_current
 
@@ -63,8 +64,14 @@ class ServeArgs:
         return cls(**out)
 
     def registry(self) -> str:
+        """The registry URL: as given, else a SQLite file beside a local model directory (for a model at a URI,
+        in the local model cache: give a shared database's URL when replicas run on several nodes)."""
         if self.registry_url:
             return self.registry_url
+        if is_remote(self.model_dir):
+            from pipeline.common.model_store import cache_root
+
+            return f"sqlite:///{cache_root().absolute()}/registry.db"
         parent = os.path.dirname(os.path.abspath(self.model_dir.rstrip("/")))
         return f"sqlite:///{parent}/registry.db"
 

@@ -11,26 +11,29 @@ import tempfile
 import threading
 from pathlib import Path
 
+from pipeline.config import add_config_arguments
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
         help="serve identification over HTTP (Ray Serve)",
-        description="Run the embedder and classifier as Ray Serve deployments behind the HTTP API and web page. "
-        "Enrolment and deletion need GAIT_TOKEN (or GAIT_TOKEN_FILE) unless --no-admin.",
+        description="Run the embedder and classifier as Ray Serve deployments behind the HTTP API and web page, "
+        "until Ctrl-C. Enrolment and deletion need GAIT_TOKEN (or GAIT_TOKEN_FILE) unless --no-admin.",
     )
-    p.add_argument("--model", required=True, help="model directory (gait train)")
-    p.add_argument("--gallery", default="", help="a gallery (gait index) whose labelled people are enrolled once")
-    p.add_argument("--registry-url", default="", help="SQLAlchemy URL (default: sqlite file beside the model)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--no-admin", action="store_true", help="no enrolment, deletion or listing")
-    p.add_argument("--threshold", type=float, default=0.5, help="cosine similarity under which: unknown")
-    p.add_argument("--min-replicas", type=int, default=1, help="embedder replicas, at least")
-    p.add_argument("--max-replicas", type=int, default=2, help="embedder replicas, at most (autoscaling)")
-    p.add_argument("--gpus-per-replica", type=float, default=0.0)
-    p.add_argument("--address", default=None, help="Ray cluster address (default: a local Ray)")
+    add_serve_arguments(p)
     p.set_defaults(func=run)
+
+    d = sub.add_parser(
+        "deploy",
+        help="deploy the HTTP API onto a running Ray cluster and return (jobs/deploy.py)",
+        description="Deploy the same application as `gait serve` onto the Ray cluster at --address / $RAY_ADDRESS "
+        "(a Ray job has it) and return, leaving it running: Serve's controller keeps it up after this process "
+        "ends. Redeploying replaces it in place. GAIT_TOKEN_FILE must name a file every node can read (a mounted "
+        "secret) unless --no-admin. For a declarative deployment, `serve deploy cluster/serve.yaml` does the same.",
+    )
+    add_serve_arguments(d)
+    d.set_defaults(func=run_deploy, host="0.0.0.0")
 
     w = sub.add_parser(
         "watch",
@@ -47,6 +50,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     w.add_argument("--step", type=int, default=24, help="frames between windows")
     w.add_argument("--max-seconds", type=float, default=0.0, help="stop after this long (0: until the source ends)")
     w.set_defaults(func=run_watch)
+
+
+def add_serve_arguments(p: argparse.ArgumentParser) -> None:
+    """The options `gait serve` and `gait deploy` share (with --config they come from its `serve:` section)."""
+    p.add_argument("--model", help="model directory (gait train)")
+    p.add_argument("--gallery", default="", help="a gallery (gait index) whose labelled people are enrolled once")
+    p.add_argument("--registry-url", default="", help="SQLAlchemy URL (default: sqlite file beside the model)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--no-admin", action="store_true", help="no enrolment, deletion or listing")
+    p.add_argument("--threshold", type=float, default=0.5, help="cosine similarity under which: unknown")
+    p.add_argument("--min-replicas", type=int, default=1, help="embedder replicas, at least")
+    p.add_argument("--max-replicas", type=int, default=2, help="embedder replicas, at most (autoscaling)")
+    p.add_argument("--gpus-per-replica", type=float, default=0.0)
+    p.add_argument("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    add_config_arguments(p)
 
 
 def free_port() -> int:
@@ -88,6 +107,7 @@ def start(args: argparse.Namespace) -> str:
     from ray import serve
 
     from pipeline.common.ray_init import ensure_ray
+    from pipeline.ingest.storage import is_remote
     from pipeline.serve.app import build
     from pipeline.serve.auth import load_token, require_token_for_admin
 
@@ -97,7 +117,7 @@ def start(args: argparse.Namespace) -> str:
     serve.start(http_options={"host": args.host, "port": args.port})
     app = build(
         {
-            "model_dir": str(Path(args.model).resolve()),
+            "model_dir": args.model if is_remote(args.model) else str(Path(args.model).resolve()),
             "gallery": args.gallery,
             "registry_url": args.registry_url,
             "admin": admin,
@@ -115,6 +135,8 @@ def start(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     from ray import serve
 
+    if not args.model:
+        raise SystemExit("gait serve: give --model, or --config (the model is then WORKDIR/model)")
     url = start(args)
     print(f"serving on {url}  (API docs: {url}/docs; Ctrl-C stops)", flush=True)
     stop = threading.Event()
@@ -122,6 +144,19 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
     serve.shutdown()
+    return 0
+
+
+def run_deploy(args: argparse.Namespace) -> int:
+    if not args.model:
+        raise SystemExit("gait deploy: give --model, or --config (the model is then WORKDIR/model)")
+    if not (args.address or os.environ.get("RAY_ADDRESS")):
+        raise SystemExit(
+            "gait deploy: no cluster to deploy onto (give --address or set RAY_ADDRESS; a Ray job has it). "
+            "On this machine alone, `gait serve` runs the same application in the foreground."
+        )
+    url = start(args)
+    print(f"deployed application 'gait' on the cluster: {url} (every node's proxy); it stays up after this job")
     return 0
 
 

@@ -32,7 +32,7 @@ def pick_probe(model_dir: Path, gallery: str) -> tuple[str, str]:
     return rows[0]["source"], rows[0]["subject"]
 
 
-def serve_and_identify(model_dir: Path, gallery: str, workdir: Path) -> list[str]:
+def serve_and_identify(model_dir: Path, gallery: str, workdir: Path, address: str | None = None) -> list[str]:
     """Summary lines: the answer, the truth, the endpoint. Serve is shut down before returning."""
     from ray import serve
 
@@ -46,7 +46,7 @@ def serve_and_identify(model_dir: Path, gallery: str, workdir: Path) -> list[str
     registry = Registry(f"sqlite:///{db.absolute()}", ModelInfo(model_dir).version)
     seed_from_gallery(registry, gallery, leave_out=frozenset({source}))
     args = cli.serve_args(
-        str(model_dir), registry_url=registry.url, port=cli.free_port(), no_admin=True, max_replicas=1
+        str(model_dir), registry_url=registry.url, port=cli.free_port(), no_admin=True, max_replicas=1, address=address
     )
     url = cli.start(args)
     try:

@@ -18,15 +18,16 @@ import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is im
 
 
 class Embedder:
-    """Clips → unit vectors with the model directory's embedder; requests are batched by `@serve.batch`."""
+    """Clips → unit vectors with the model directory's embedder; requests are batched by `@serve.batch`.
+    `model_dir` may be a URI: each replica fetches it on its own node, through that node's cache."""
 
     def __init__(self, model_dir: str, threads: int = 0) -> None:
         from pipeline.identify.embed import ModelInfo, load_embedder, set_threads
 
         set_threads(threads)
-        self.model_dir = model_dir
         self.info = ModelInfo(model_dir)
-        self.model = load_embedder(model_dir)
+        self.model_dir = str(self.info.dir)  # the local copy: the pose and presence networks load from it later
+        self.model = load_embedder(self.info.dir)
         self._pose: Any = None
         self._presence: Any = None
 

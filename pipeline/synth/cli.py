@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pipeline.config import add_config_arguments
 from pipeline.synth.config import CONDITIONS, LAYOUTS, OUTPUTS, PRESETS, SynthConfig
+
+if TYPE_CHECKING:
+    from pipeline.synth.generate import GenerationSummary
 
 
 def parse_views(text: str) -> tuple[int, ...]:
@@ -65,8 +69,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         epilog=presets_table(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("out", help="output directory (created; replaced only with --overwrite)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="demo", help="starting point for every option")
+    p.add_argument("out", nargs="?", help="output directory (created; replaced only with --overwrite)")
+    add_config_arguments(p)  # with --config: OUT defaults to WORKDIR/synth, the options to its `synth:` section
+    p.add_argument("--preset", choices=sorted(PRESETS), help="starting point for every option (default: demo)")
     p.add_argument("--subjects", type=int, help="number of people (subjects 001..N)")
     p.add_argument(
         "--conditions",
@@ -112,7 +117,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> SynthConfig:
-    base = PRESETS[args.preset]
+    if args.config and not args.preset:
+        from pipeline.config import load_config
+
+        base = load_config(args.config).synth
+    else:
+        base = PRESETS[args.preset or "demo"]
     changes: dict[str, Any] = {}
     for f in fields(SynthConfig):
         value = getattr(args, f.name, None)
@@ -135,8 +145,16 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    print("\n".join(execute(args).lines()))
+    return 0
+
+
+def execute(args: argparse.Namespace) -> GenerationSummary:
+    """`gait synth` without the printing: the main job runs this too."""
     from pipeline.synth.generate import generate_dataset
 
+    if not args.out:
+        raise SystemExit("gait synth: give OUT, or --config (OUT is then WORKDIR/synth)")
     cfg = config_from_args(args)
     try:
         summary = generate_dataset(
@@ -149,5 +167,4 @@ def run(args: argparse.Namespace) -> int:
         )
     except FileExistsError as exc:
         raise SystemExit(f"gait synth: {exc}") from exc
-    print("\n".join(summary.lines()))
-    return 0
+    return summary

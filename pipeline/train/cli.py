@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from pipeline.config import add_config_arguments
 from pipeline.train.config import PRESETS, TrainConfig
 
 OPTIONS: dict[str, tuple[str, Any, str]] = {
@@ -34,6 +35,9 @@ OPTIONS: dict[str, tuple[str, Any, str]] = {
 }
 EPOCHS = {"--pose-epochs": "pose", "--gait-epochs": "gait", "--presence-epochs": "presence"}
 
+if TYPE_CHECKING:
+    from pipeline.train.run import TrainSummary
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -49,9 +53,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("shards", help="output of gait preprocess (local path or URI)")
-    p.add_argument("out", help="model directory to write (refused if it exists, unless --overwrite)")
-    p.add_argument("--config", help="run config (configs/*.yaml) whose `train:` section sets the options")
+    p.add_argument("shards", nargs="?", help="output of gait preprocess (local path or URI)")
+    p.add_argument("out", nargs="?", help="model directory to write (refused if it exists, unless --overwrite/--reuse)")
+    add_config_arguments(p)  # with --config: WORKDIR/shards → WORKDIR/model, the options from its `train:`
     p.add_argument("--preset", choices=sorted(PRESETS), help="starting point for the options (default: demo)")
     for opt, (dest, typ, text) in OPTIONS.items():
         p.add_argument(opt, dest=dest, type=typ, help=text)
@@ -65,6 +69,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "storage (s3://, gs://, NFS) on a multi-node cluster",
     )
     p.add_argument("--overwrite", action="store_true", help="replace OUT")
+    p.add_argument("--reuse", action="store_true", help="keep OUT if it was trained on SHARDS with the same options")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray)")
     p.set_defaults(func=run)
 
@@ -90,19 +95,23 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.train.run import train
+    print("\n".join(execute(args).lines()))
+    return 0
 
+
+def execute(args: argparse.Namespace) -> TrainSummary:
+    """`gait train` without the printing: the main job runs this too."""
+    from pipeline.train.run import train, train_or_reuse
+
+    if not (args.shards and args.out):
+        raise SystemExit("gait train: give SHARDS and OUT, or --config (WORKDIR/shards → WORKDIR/model)")
     cfg = config_from_args(args)
     try:
-        summary = train(
-            args.shards,
-            args.out,
-            cfg,
-            overwrite=args.overwrite,
-            storage_path=args.storage_path,
-            ray_address=args.address,
-        )
+        kwargs = {"storage_path": args.storage_path, "ray_address": args.address}
+        if args.reuse:
+            summary = train_or_reuse(args.shards, args.out, cfg, overwrite=args.overwrite, **kwargs)
+        else:
+            summary = train(args.shards, args.out, cfg, overwrite=args.overwrite, **kwargs)
     except (FileExistsError, ValueError) as exc:
         raise SystemExit(f"gait train: {exc}") from exc
-    print("\n".join(summary.lines()))
-    return 0
+    return summary

@@ -48,7 +48,13 @@ def _with_labels(batch: dict[str, np.ndarray], classes: dict[str, int], column: 
     clips = batch[column]
     if clips.ndim == 4:  # silhouettes [B, T, H, W] → [B, T, H, W, 1]
         clips = clips[..., None]
-    return {"clip": clips, "label": np.array([classes[s] for s in batch["subject"]], np.int32)}
+    return {
+        "clip": clips,
+        "label": np.array([classes[s] for s in batch["subject"]], np.int32),
+        # Carried along for the sequence rank-1 after training (train/run.py); to_tf leaves them out.
+        "sequence_id": batch["sequence_id"],
+        "condition": batch["condition"],
+    }
 
 
 def gait_dataset(
@@ -66,7 +72,7 @@ def gait_dataset(
     together, and a training loop's local shuffle buffer alone then feeds batches of a few people, which a
     softmax over 36 people (and batch norm) does not learn from (chance accuracy after 8 demo epochs)."""
     index = {s: i for i, s in enumerate(classes)}
-    ds = read_clips(shards, columns=[column, "subject"], splits=splits)
+    ds = read_clips(shards, columns=[column, "subject", "sequence_id", "condition"], splits=splits)
     ds = ds.filter(lambda row: row["subject"] in index)
     ds = ds.map_batches(_with_labels, fn_kwargs={"classes": index, "column": column}, batch_format="numpy")
     if shuffle_seed is not None:

@@ -26,43 +26,52 @@ def feature_extractor(pose_net: Any) -> Any:
 
 
 def clip_features(extractor: Any, clips: np.ndarray, batch: int = 256) -> np.ndarray:
-    """uint8 clips [B, T, H, W, 3] → features [B, T, h, w, C] (FEATURE_DTYPE)."""
+    """uint8 clips [B, T, H, W, 3] → features [B, T, h, w, C] (FEATURE_DTYPE). Clips of a sequence overlap
+    (stride < length), so each distinct frame goes through the network once (as `gait index` does)."""
+    from pipeline.identify.embed import frame_index
+
     b, t = clips.shape[:2]
     frames = clips.reshape((b * t, *clips.shape[2:]))
+    first, inverse = frame_index(frames)
+    unique = frames[first]
     out = [
-        np.asarray(extractor(frames[i : i + batch].astype(np.float32) / 255.0, training=False), FEATURE_DTYPE)
-        for i in range(0, len(frames), batch)
+        np.asarray(extractor(unique[i : i + batch].astype(np.float32) / 255.0, training=False), FEATURE_DTYPE)
+        for i in range(0, len(unique), batch)
     ]
-    feats = np.concatenate(out)
+    feats = np.concatenate(out)[inverse]
     return feats.reshape((b, t, *feats.shape[1:]))
 
 
 class ClipFeatures:
     """Ray Data actor: {"clip": uint8 clips, "label"} → {"clip": features, "label"}, one pose net per actor."""
 
-    def __init__(self, cfg: dict[str, Any], input_size: list[int], weights: str, threads: int = 1) -> None:
+    def __init__(self, cfg: dict[str, Any], input_size: list[int], weights: Any, threads: int = 1) -> None:
         from pipeline.identify.embed import set_threads
-        from pipeline.train.loops import build_stage_model
+        from pipeline.train.loops import build_stage_model, load_weights
 
         set_threads(threads)
         net = build_stage_model("pose", TrainConfig.from_dict(cfg), {"input_size": input_size})[1]
-        net.load_weights(weights)
+        load_weights(net, weights)  # a path, or (from `train`) an ObjectRef to the bytes: any node reads it
         self.extractor = feature_extractor(net)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {"clip": clip_features(self.extractor, batch["clip"]), "label": batch["label"]}
+        return {**batch, "clip": clip_features(self.extractor, batch["clip"])}
 
 
-def feature_dataset(clips: Any, cfg: TrainConfig, input_size: list[int], weights: str) -> Any:
-    """A materialised dataset of features and labels from one of clips and labels (`data.gait_dataset`)."""
+def feature_dataset(
+    clips: Any, cfg: TrainConfig, input_size: list[int], weights: Any, shuffle_seed: int | None = None
+) -> Any:
+    """A materialised dataset of features and labels from one of clips and labels (`data.gait_dataset`),
+    shuffled across the whole dataset with `shuffle_seed` (see `data.gait_dataset`)."""
     import ray
 
     actors = max(1, int(ray.cluster_resources().get("CPU", 1)))
-    return clips.map_batches(
+    feats = clips.map_batches(
         ClipFeatures,
         fn_constructor_kwargs={"cfg": cfg.to_dict(), "input_size": input_size, "weights": weights},
-        batch_size=16,
+        batch_size=64,  # a sequence's overlapping clips mostly in one batch: their shared frames computed once
         batch_format="numpy",
         compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
         num_cpus=1,
-    ).materialize()
+    )
+    return (feats.random_shuffle(seed=shuffle_seed) if shuffle_seed is not None else feats).materialize()

@@ -49,8 +49,8 @@ def build_stage_model(stage: str, cfg: TrainConfig, spec: dict[str, Any]) -> tup
         else:
             if cfg.first_stage == "pose":
                 first = pose.build_pose_net(hw, cfg.backbone, cfg.feature_channels, None)
-                if spec.get("pose_weights"):
-                    first.load_weights(spec["pose_weights"])
+                if spec.get("pose_weights") is not None:
+                    load_weights(first, spec["pose_weights"])
                 first.trainable = cfg.finetune_pose
                 channels = 3
             else:
@@ -68,6 +68,22 @@ def build_stage_model(stage: str, cfg: TrainConfig, spec: dict[str, Any]) -> tup
         )
         return net, net
     raise ValueError(f"unknown stage {stage!r}")
+
+
+def load_weights(net: Any, weights: Any) -> None:
+    """Weights from an HDF5 file's path, its bytes, or an ObjectRef to its bytes. The driver hands stage 1's
+    weights to stage 2's workers and feature actors by ObjectRef: the object store reaches every node, a file
+    on the driver's disk does not."""
+    if isinstance(weights, str | os.PathLike):
+        net.load_weights(str(weights))
+        return
+    import ray
+
+    data = ray.get(weights) if isinstance(weights, ray.ObjectRef) else weights
+    with tempfile.TemporaryDirectory(prefix="gait-weights-") as d:
+        path = Path(d) / WEIGHTS
+        path.write_bytes(data)
+        net.load_weights(str(path))
 
 
 def _compile_gait(cfg: TrainConfig, classifier: Any, embedder: Any) -> tuple[Any, Any]:

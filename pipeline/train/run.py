@@ -11,18 +11,25 @@ OUT/history.csv, OUT/curves.png, OUT/version (content hash: everything downstrea
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import os
 import shutil
+import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow.fs as pafs
 
 import pipeline  # noqa: F401
 from pipeline.common.atomic import atomic_write_json, swap_in
+from pipeline.common.model_store import publish, remote_version
 from pipeline.ingest.shards import load_clips, read_meta
+from pipeline.ingest.storage import is_remote, join, read_bytes, resolve
 from pipeline.train import data
 from pipeline.train.config import TrainConfig
 from pipeline.train.loops import build_stage_model
@@ -34,7 +41,7 @@ STAGES = ("pose", "gait", "presence")
 
 @dataclass
 class TrainSummary:
-    out: Path
+    out: Path | str  # a local directory, or the URI the model was published to
     version: str
     metrics: dict[str, Any]
     seconds: float
@@ -74,18 +81,34 @@ def _gait_eval(shards: str, classes: list[str], column: str, k: int, seed: int) 
     return out
 
 
-def embed_clips(embedder: Any, clips: np.ndarray, batch: int = 32) -> np.ndarray:
-    x = clips[..., None] if clips.ndim == 4 else clips
-    return embedder.predict(x.astype(np.float32) / 255.0, batch_size=batch, verbose=0)
-
-
 def sequence_rank1(embedder: Any, shards: str, column: str) -> dict[str, float]:
     """Held-out sequences of training subjects (val, normal walking) against their training sequences, by
     nearest neighbour on sequence means, as the field's protocols do with a normal-walking gallery; also
     against every training sequence (bags and coats too), and clip against clip."""
     g = load_clips(shards, columns=[column, "subject", "sequence_id", "condition"], splits=["train"])
     p = load_clips(shards, columns=[column, "subject", "sequence_id"], splits=["val"])
-    eg, ep = embed_clips(embedder, g[column]), embed_clips(embedder, p[column])
+    from pipeline.identify.embed import embed_clips_shared  # a sequence's overlapping clips share frames
+
+    return rank1_metrics(embed_clips_shared(embedder, g[column]), g, embed_clips_shared(embedder, p[column]), p)
+
+
+def feature_vectors(gait_net: Any, features: Any, classes: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Vectors of a materialised feature dataset (train/features.py) through GaitNN alone, with each clip's
+    subject, sequence and condition: the frozen pose network's features are already computed, so the
+    sequence rank-1 costs GaitNN's time only."""
+    vecs, meta = [], {"subject": [], "sequence_id": [], "condition": []}
+    for batch in features.iter_batches(batch_size=256, batch_format="numpy"):
+        vecs.append(gait_net.predict(batch["clip"].astype(np.float32), batch_size=64, verbose=0))  # graph mode
+        meta["subject"] += [classes[i] for i in batch["label"]]
+        meta["sequence_id"] += list(batch["sequence_id"])
+        meta["condition"] += list(batch["condition"])
+    return np.concatenate(vecs), {k: np.asarray(v) for k, v in meta.items()}
+
+
+def rank1_metrics(
+    eg: np.ndarray, g: dict[str, np.ndarray], ep: np.ndarray, p: dict[str, np.ndarray]
+) -> dict[str, float]:
+    """`sequence_rank1`'s figures from gallery (training) and probe (val) clip vectors and their metadata."""
 
     def means(emb: np.ndarray, c: dict, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ids = sorted(set(c["sequence_id"][keep]))
@@ -119,7 +142,11 @@ def train(
     crash: dict[str, Any] | None = None,
     ray_address: str | None = None,
 ) -> TrainSummary:
-    """Train every stage on `shards` and write the model directory `out` (swapped in when complete)."""
+    """Train every stage on `shards` and write the model directory `out` (swapped in when complete).
+
+    `out` may be a URI (`s3://`, `gs://`): the model is then made in a local staging directory and published
+    there with its `version` last (pipeline.common.model_store), and Ray Train's checkpoints default to
+    `<out>.ray-train` beside it, where workers on any node can write them and the driver read them back."""
     import ray
 
     from pipeline.common.ray_init import ensure_ray
@@ -129,9 +156,16 @@ def train(
     from pipeline.train.features import clip_features, feature_dataset, feature_extractor
 
     t0 = time.perf_counter()
-    out = Path(out).absolute()
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
+    remote = is_remote(out)
+    if remote:
+        out = os.fspath(out).rstrip("/")
+        fs, path = resolve(out)
+        if fs.get_file_info(pafs.FileSelector(path, allow_not_found=True)) and not overwrite:
+            raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
+    else:
+        out = Path(out).absolute()
+        if out.exists() and any(out.iterdir()) and not overwrite:
+            raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
     ensure_ray(ray_address)
     meta = read_meta(shards)
     size = (meta["config"]["width"], meta["config"]["height"])
@@ -143,8 +177,14 @@ def train(
         raise ValueError(f"{shards} has no joints to train HumanPoseNN; use --first-stage silhouette")
     column = "frames" if use_pose else "silhouettes"
     run_key = f"{meta['config_hash']}-{cfg.hash()}"
-    storage_path = storage_path or str(out.parent / f"{out.name}.ray-train")
-    staging = out.parent / f".{out.name}.partial"
+    if remote:
+        storage_path = storage_path or f"{out}.ray-train"
+        key = hashlib.sha256(out.encode()).hexdigest()[:16]
+        staging = Path(tempfile.gettempdir()) / f"gait-train-{key}.partial"  # published to `out` when complete
+    else:
+        storage_path = storage_path or str(out.parent / f"{out.name}.ray-train")
+        staging = out.parent / f".{out.name}.partial"
+    _warn_if_not_shared(storage_path, cfg)
     shutil.rmtree(staging, ignore_errors=True)
     weights_dir = staging / "weights"
     results: dict[str, StageResult] = {}
@@ -185,19 +225,30 @@ def train(
     frozen = use_pose and not cfg.finetune_pose and cfg.precompute_features
     evaluation = _gait_eval(shards, classes, column, 256, cfg.seed)
     gait_data = {
+        # Frozen: shuffled after the features, so a batch of features holds a sequence's overlapping clips.
         "train": data.gait_dataset(
-            shards, data.TRAIN_SPLITS, classes, column, materialize=not frozen, shuffle_seed=cfg.seed
+            shards,
+            data.TRAIN_SPLITS,
+            classes,
+            column,
+            materialize=not frozen,
+            shuffle_seed=None if frozen else cfg.seed,
         ),
         "val": data.gait_dataset(shards, data.VAL_SPLITS, classes, column, materialize=not frozen),
     }
     gait_spec = {
         **base_spec,
         "num_classes": len(classes),
-        "pose_weights": str(results["pose"].weights) if use_pose else None,
+        # Stage 1's best weights reach stage 2's workers (and feature actors) through the object store, which
+        # every node reads: the file they came in (under `staging`) is only on this, the driver's, node.
+        "pose_weights": ray.put(results["pose"].weights.read_bytes()) if use_pose else None,
     }
     if frozen:  # stage 1's features once, as Ray Data batch inference; GaitNN trains on them (train/features.py)
-        weights = str(results["pose"].weights)
-        gait_data = {k: feature_dataset(v, cfg, list(size), weights) for k, v in gait_data.items()}
+        weights = gait_spec["pose_weights"]
+        gait_data = {
+            k: feature_dataset(v, cfg, list(size), weights, shuffle_seed=cfg.seed if k == "train" else None)
+            for k, v in gait_data.items()
+        }
         extractor = feature_extractor(pose_net)
         for role in ("gallery", "probe"):
             evaluation[role] = clip_features(extractor, evaluation[role])
@@ -221,11 +272,17 @@ def train(
         metrics["pose_pck@0.2"] = float(pck(heatmaps_to_joints(maps, size)[..., :2], joints))
         metrics["pose_val_frames"] = len(images)
     if frozen:  # the saved embedder is the whole chain: frames → HumanPoseNN features → GaitNN → vector
-        embedder = build_embedder(pose_net, product("gait", gait_spec, save=False), (size[1], size[0], 3))
+        gnet = product("gait", gait_spec, save=False)
+        embedder = build_embedder(pose_net, gnet, (size[1], size[0], 3))
         save_model(embedder, staging / "gait" / "model.keras")
     else:
         embedder = product("gait", gait_spec)
-    metrics.update(sequence_rank1(embedder, shards, column))
+    if frozen:  # on the features computed once for training: GaitNN's time only
+        eg, g = feature_vectors(gnet, gait_data["train"], classes)
+        ep, p = feature_vectors(gnet, gait_data["val"], classes)
+        metrics.update(rank1_metrics(eg, g, ep, p))
+    else:
+        metrics.update(sequence_rank1(embedder, shards, column))
     if presence_ok:
         pnet = product("presence", {"input_size": [64, 64]})
         rows = pres_val.take_all()
@@ -264,23 +321,55 @@ def train(
     atomic_write_json(staging / "metrics.json", metrics)
     version = directory_version(staging)
     (staging / "version").write_text(version + "\n")
-    swap_in(staging, out)
+    if remote:
+        publish(staging, out)
+        shutil.rmtree(staging, ignore_errors=True)
+    else:
+        swap_in(staging, out)
     return TrainSummary(out, version, metrics, time.perf_counter() - t0, metrics["attempts"])
 
 
+def _warn_if_not_shared(storage_path: str, cfg: TrainConfig) -> None:
+    """Ray Train workers on other nodes write their checkpoints to `storage_path` on their own disks when it is a
+    local path, and the driver cannot read them back: fine on one machine or a shared mount (NFS), not otherwise."""
+    import ray
+
+    if cfg.workers == 0 or is_remote(storage_path):
+        return
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    if nodes > 1:
+        warnings.warn(
+            f"checkpoints go to the local path {storage_path} on a cluster of {nodes} nodes; unless it is a shared "
+            "mount, give a storage path (or an OUT) on s3:// or gs://",
+            stacklevel=3,
+        )
+
+
+def _model_json(out: str | Path, name: str) -> Any:
+    fs, path = resolve(out)
+    return json.loads(read_bytes(fs, join(path, name)))
+
+
 def read_summary(out: str | Path) -> TrainSummary | None:
-    """The summary of a complete model directory (None if there is none)."""
+    """The summary of a complete model directory, local or at a URI (None if there is none)."""
+    if is_remote(out):
+        version = remote_version(os.fspath(out))
+        if version is None:
+            return None
+        return TrainSummary(os.fspath(out), version, _model_json(out, "metrics.json"), 0.0)
     out = Path(out)
     if not (out / "version").is_file():
         return None
     return TrainSummary(out, (out / "version").read_text().strip(), json.loads((out / "metrics.json").read_text()), 0.0)
 
 
-def train_or_reuse(shards: str, out: str | Path, cfg: TrainConfig, *, overwrite: bool = False) -> TrainSummary:
+def train_or_reuse(
+    shards: str, out: str | Path, cfg: TrainConfig, *, overwrite: bool = False, **train_kwargs: Any
+) -> TrainSummary:
     """For jobs that own their workdir: reuse `out` if it was trained on these shards with this config."""
     existing = read_summary(out)
     if existing is not None and not overwrite:
-        made = json.loads((Path(out) / "config.json").read_text())
+        made = _model_json(out, "config.json")
         if made["train"] == cfg.to_dict() and made["shards_config_hash"] == read_meta(shards)["config_hash"]:
             return existing
-    return train(shards, out, cfg, overwrite=True)
+    return train(shards, out, cfg, overwrite=True, **train_kwargs)

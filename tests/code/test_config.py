@@ -25,8 +25,45 @@ def test_overrides_and_unknown_preset(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("synth:\n  preset: demo\n  subjects: 3\n  views: [90]\npreprocess:\n  clip_len: 12\n")
     cfg = load_config(p, workdir=tmp_path / "w")
-    assert cfg.synth.subjects == 3 and cfg.synth.views == (90,) and cfg.workdir == tmp_path / "w"
+    assert cfg.synth.subjects == 3 and cfg.synth.views == (90,) and cfg.workdir == str(tmp_path / "w")
     assert cfg.preprocess.clip_len == 12 and cfg.preprocess.width == 64
     p.write_text("synth:\n  preset: nope\n")
     with pytest.raises(ValueError, match="unknown synth preset"):
         load_config(p)
+
+
+def test_a_config_gives_every_command_its_paths_and_options(tmp_path):
+    from pipeline.workflow.run import command_args
+
+    p = tmp_path / "c.yaml"
+    p.write_text("workdir: s3://bucket/run\nsource: gs://videos/archive\nindex:\n  actors: 3\n  batch-size: 8\n")
+    index = command_args("index", ["--config", str(p)])
+    assert (index.archive, index.model, index.out) == (
+        "gs://videos/archive",
+        "s3://bucket/run/model",
+        "s3://bucket/run/gallery",
+    )
+    assert (index.actors, index.batch_size) == (3, 8)
+    assert command_args("index", ["--config", str(p), "--actors", "5"]).actors == 5  # the command line wins
+    train = command_args("train", ["--config", str(p), "--workdir", str(tmp_path / "w")])
+    assert (train.shards, train.out) == (str(tmp_path / "w" / "shards"), str(tmp_path / "w" / "model"))
+    assert command_args("train", ["elsewhere", "out"]).shards == "elsewhere"  # no config: as before
+    p.write_text("index:\n  no_such_option: 1\n")
+    with pytest.raises(SystemExit, match="no_such_option"):
+        command_args("index", ["--config", str(p)])
+    p.write_text("trian:\n  preset: demo\n")
+    with pytest.raises(ValueError, match="unknown section"):
+        load_config(p)
+
+
+def test_each_job_is_its_gait_command():
+    """jobs/<stage>.py takes exactly the flags of `gait <stage>` (it hands them over), for every stage."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    for stage in ("synth", "preprocess", "train", "index", "evaluate", "deploy", "pipeline"):
+        out = subprocess.run(
+            [sys.executable, str(root / "jobs" / f"{stage}.py"), "--help"], capture_output=True, text=True, check=True
+        ).stdout
+        assert out.startswith(f"usage: gait {stage} ") and "--config" in out and "--workdir" in out, stage
