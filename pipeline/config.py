@@ -41,9 +41,7 @@ class RunConfig:
 
     def path(self, name: str) -> str:
         """WORKDIR/name: a local absolute path, or a URI when the workdir is one."""
-        if _URI.match(self.workdir):
-            return f"{self.workdir.rstrip('/')}/{name}"
-        return str((Path(self.workdir) / name).absolute())
+        return under(self.workdir, name)
 
     def options(self, section: str) -> dict[str, Any]:
         """The options a section (index, evaluate, serve) sets, by option name."""
@@ -105,17 +103,22 @@ def load_config(path: str | Path, workdir: str | Path | None = None) -> RunConfi
         )
     train_cfg = TrainConfig.from_dict(merged)
     work = str(workdir or raw.get("workdir", f"runs/{path.stem}"))
-    cfg = RunConfig(
+    return RunConfig(
         name=str(raw.get("name", path.stem)),
         workdir=work,
-        source="",
+        source=str(raw["source"]) if raw.get("source") else under(work, "synth"),
         synth=synth,
         preprocess=pre,
         train=train_cfg,
         raw=raw,
     )
-    source = str(raw["source"]) if raw.get("source") else cfg.path("synth")
-    return RunConfig(**{**cfg.__dict__, "source": source})
+
+
+def under(workdir: str, name: str) -> str:
+    """workdir/name: a local absolute path, or a URI when the workdir is one (s3://bucket/run/name)."""
+    if _URI.match(workdir):
+        return f"{workdir.rstrip('/')}/{name}"
+    return str((Path(workdir) / name).absolute())
 
 
 def add_config_arguments(p: argparse.ArgumentParser) -> None:
