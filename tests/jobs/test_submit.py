@@ -135,3 +135,28 @@ def test_job_submission_client_reuses_what_is_built(ray_head, run):
     assert gallery_rows(workdir) == rows
     summary = json.loads((workdir / "summary.json").read_text())
     assert summary["seconds"]["train"] < 60, summary["seconds"]
+
+
+def test_deploy_job_leaves_the_application_serving(ray_head, run):
+    """jobs/deploy.py deploys the HTTP API onto the cluster and returns; the application keeps answering."""
+    from pipeline.serve.cli import free_port
+
+    config, workdir = run
+    port = free_port()
+    client = JobSubmissionClient(ray_head.dashboard, headers={"Authorization": f"Bearer {ray_head.token}"})
+    job = client.submit_job(
+        entrypoint=f"python jobs/deploy.py --config {config} --workdir {workdir} --no-admin --host 127.0.0.1 "
+        f"--port {port} --max-replicas 1",
+        runtime_env={"working_dir": str(ROOT), **RUNTIME_ENV},
+    )
+    deadline = time.monotonic() + 600
+    while (status := client.get_job_status(job)) not in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}:
+        assert time.monotonic() < deadline, client.get_job_logs(job)[-4000:]
+        time.sleep(2)
+    logs = client.get_job_logs(job)
+    assert status == JobStatus.SUCCEEDED, logs[-6000:]
+    assert "deployed application 'gait'" in logs
+
+    health = requests.get(f"http://127.0.0.1:{port}/health", timeout=60)  # after the job has ended
+    assert health.status_code == 200, health.text
+    assert health.json()["model_version"] == (workdir / "model" / "version").read_text().strip()
