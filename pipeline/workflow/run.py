@@ -76,12 +76,10 @@ def command_args(command: str, argv: list[str]) -> argparse.Namespace:
 
 def remove(uri_or_path: str) -> None:
     """Delete a stage's output (local or object store) so that --overwrite rebuilds it."""
-    import pyarrow.fs as pafs
-
-    from pipeline.ingest.storage import resolve
+    from pipeline.ingest.storage import is_dir, resolve
 
     fs, path = resolve(uri_or_path)
-    if fs.get_file_info(path).type == pafs.FileType.Directory:
+    if is_dir(fs, path):
         fs.delete_dir(path)
 
 

@@ -79,6 +79,17 @@ def gallery_rows(workdir: Path) -> int:
     return sum(pq.read_metadata(p).num_rows for p in (workdir / "gallery" / "parts").rglob("*.parquet"))
 
 
+def wait_until_done(client: JobSubmissionClient, job: str, seconds: float) -> str:
+    """The job's logs once it SUCCEEDED (fails the test with the logs' tail if it failed or took too long)."""
+    deadline = time.monotonic() + seconds
+    while (status := client.get_job_status(job)) not in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}:
+        assert time.monotonic() < deadline, client.get_job_logs(job)[-4000:]
+        time.sleep(2)
+    logs = client.get_job_logs(job)
+    assert status == JobStatus.SUCCEEDED, logs[-6000:]
+    return logs
+
+
 def test_token_is_required(ray_head):
     r = requests.get(f"{ray_head.dashboard}/api/jobs/", timeout=10)
     assert r.status_code == 401
@@ -121,12 +132,7 @@ def test_job_submission_client_reuses_what_is_built(ray_head, run):
         entrypoint=entrypoint(config, workdir),
         runtime_env={"working_dir": str(ROOT), **RUNTIME_ENV},
     )
-    deadline = time.monotonic() + 900
-    while (status := client.get_job_status(job)) not in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}:
-        assert time.monotonic() < deadline, client.get_job_logs(job)[-4000:]
-        time.sleep(2)
-    logs = client.get_job_logs(job)
-    assert status == JobStatus.SUCCEEDED, logs[-6000:]
+    logs = wait_until_done(client, job, 900)
     assert "pipeline summary" in logs
 
     # Nothing was rebuilt: the same model (not retrained), no row indexed twice.
@@ -149,12 +155,7 @@ def test_deploy_job_leaves_the_application_serving(ray_head, run):
         f"--port {port} --max-replicas 1",
         runtime_env={"working_dir": str(ROOT), **RUNTIME_ENV},
     )
-    deadline = time.monotonic() + 600
-    while (status := client.get_job_status(job)) not in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}:
-        assert time.monotonic() < deadline, client.get_job_logs(job)[-4000:]
-        time.sleep(2)
-    logs = client.get_job_logs(job)
-    assert status == JobStatus.SUCCEEDED, logs[-6000:]
+    logs = wait_until_done(client, job, 600)
     assert "deployed application 'gait'" in logs
 
     health = requests.get(f"http://127.0.0.1:{port}/health", timeout=60)  # after the job has ended
