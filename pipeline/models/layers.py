@@ -80,3 +80,28 @@ class CosineDense(keras.layers.Layer):
 
     def get_config(self) -> dict:
         return {**super().get_config(), "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package="gait")
+class BranchCosineDense(keras.layers.Layer):
+    """[B, N, D] (N branches' vectors) → cosines [B, N, units], each branch with its own class directions: N
+    additive-margin heads in one layer, so that every branch of an ensemble GaitNN trains on its own loss."""
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+
+    def build(self, input_shape: tf.TensorShape) -> None:
+        n, d = int(input_shape[-2]), int(input_shape[-1])
+        self.kernel = self.add_weight(name="kernel", shape=(n, d, self.units), initializer="glorot_uniform")
+        super().build(input_shape)
+
+    def call(self, inputs: tf.Tensor) -> tf.Tensor:
+        x = tf.math.l2_normalize(inputs, axis=-1)
+        return tf.einsum("bnd,ndc->bnc", x, tf.math.l2_normalize(self.kernel, axis=1))
+
+    def compute_output_shape(self, input_shape: tf.TensorShape) -> tf.TensorShape:
+        return tf.TensorShape([*tf.TensorShape(input_shape).as_list()[:-1], self.units])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "units": self.units}

@@ -42,7 +42,14 @@ def build_stage_model(stage: str, cfg: TrainConfig, spec: dict[str, Any]) -> tup
         frozen = spec.get("features_shape")  # stage 1 frozen and run once (train/features.py): GaitNN alone
         fshape = tuple(frozen) if frozen else (size[1] // 4, size[0] // 4, cfg.feature_channels)
         gnet = gait.build_gait_net(
-            fshape, cfg.rnn, cfg.rnn_layers, cfg.units, cfg.descriptor, cfg.embedding, cfg.blocks
+            fshape,
+            cfg.rnn,
+            cfg.rnn_layers,
+            cfg.units,
+            cfg.descriptor,
+            cfg.embedding,
+            cfg.blocks,
+            branches=cfg.branches,
         )
         if frozen:
             product = gnet
@@ -57,7 +64,9 @@ def build_stage_model(stage: str, cfg: TrainConfig, spec: dict[str, Any]) -> tup
                 first = silhouette.build_silhouette_encoder(hw, cfg.feature_channels)
                 channels = 1
             product = gait.build_embedder(first, gnet, (size[1], size[0], channels))
-        head = gait.build_gait_classifier(product, spec["num_classes"], cfg.dropout, margin=cfg.margin)
+        head = gait.build_gait_classifier(
+            product, spec["num_classes"], cfg.dropout, margin=cfg.margin, branches=cfg.branches
+        )
         return _compile_gait(cfg, head, product)
     if stage == "presence":
         net = presence.build_presence_net(hw)
@@ -94,7 +103,7 @@ def _compile_gait(cfg: TrainConfig, classifier: Any, embedder: Any) -> tuple[Any
     from pipeline.models import gait
 
     ce = gait.am_softmax_loss(cfg.margin) if cfg.margin > 0 else "sparse_categorical_crossentropy"
-    accuracy = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    accuracy = gait.accuracy if cfg.branches > 1 else keras.metrics.SparseCategoricalAccuracy(name="accuracy")
 
     if cfg.triplet_weight > 0:
         model = keras.Model(classifier.input, {"probs": classifier.output, "embedding": embedder.output})

@@ -26,6 +26,7 @@ from pipeline.models.layers import CaffePreprocess, CosineDense, L2Normalize, Te
 from pipeline.models.pose import build_pose_net
 from pipeline.models.presence import build_presence_net
 from pipeline.models.silhouette import build_silhouette_encoder
+from pipeline.train.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL_GAIT = {"units": 16, "descriptor": 32, "embedding": 16, "blocks": 1, "bottleneck": 8}
@@ -374,3 +375,41 @@ def test_cosine_head_gives_cosines_and_reloads(tmp_path):
     np.testing.assert_allclose(out, want, atol=1e-5)
     save_model(model, tmp_path / "m.keras")
     np.testing.assert_allclose(load_model(tmp_path / "m.keras").predict(x, verbose=0), out, atol=1e-6)
+
+
+def test_branches_are_independent_gait_nets_side_by_side():
+    net = build_gait_net((8, 8, 16), branches=2, **SMALL_GAIT)
+    assert net.output_shape == (None, 32)
+    x = rand(3, 4, 8, 8, 16, seed=5)
+    emb = net.predict(x, verbose=0)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)
+    # Each half is one branch's own unit vector (scaled by 1/√2), computed by weights of its own.
+    for i, half in enumerate((emb[:, :16], emb[:, 16:])):
+        branch = keras.Model(net.input, net.get_layer(f"embedding_b{i + 1}").output)
+        np.testing.assert_allclose(half * np.sqrt(2), branch.predict(x, verbose=0), atol=1e-5)
+    b1 = {id(w) for w in net.get_layer("per_frame_b1").weights + net.get_layer("lstm1_b1").weights}
+    b2 = {id(w) for w in net.get_layer("per_frame_b2").weights + net.get_layer("lstm1_b2").weights}
+    assert b1 and b1.isdisjoint(b2)
+    assert not np.allclose(emb[:, :16], emb[:, 16:])  # initialised apart
+
+
+def test_branch_heads_each_get_the_margin_loss(tmp_path):
+    net = build_gait_net((8, 8, 16), branches=2, **SMALL_GAIT)
+    clf = build_gait_classifier(net, num_classes=5, dropout=0.0, margin=0.35, branches=2)
+    x, y = rand(4, 3, 8, 8, 16, seed=6), np.array([0, 1, 2, 4])
+    cos = clf.predict(x, verbose=0)
+    assert cos.shape == (4, 2, 5)
+    emb = net.predict(x, verbose=0).reshape(4, 2, 16)
+    w = clf.get_layer("probs").kernel.numpy()  # [branches, D, classes]
+    for b in range(2):
+        e = emb[:, b] / np.linalg.norm(emb[:, b], axis=1, keepdims=True)
+        np.testing.assert_allclose(cos[:, b], e @ (w[b] / np.linalg.norm(w[b], axis=0)), atol=1e-5)
+    loss = am_softmax_loss(0.35)(tf.constant(y), tf.constant(cos)).numpy()
+    per_branch = [am_softmax_loss(0.35)(tf.constant(y), tf.constant(cos[:, b])).numpy() for b in range(2)]
+    np.testing.assert_allclose(loss, np.stack(per_branch, axis=1), rtol=1e-5)
+    save_model(net, tmp_path / "g.keras")
+    np.testing.assert_allclose(load_model(tmp_path / "g.keras").predict(x, verbose=0), emb.reshape(4, 32), atol=1e-6)
+    with pytest.raises(ValueError, match="margin"):
+        build_gait_classifier(net, num_classes=5, branches=2)
+    with pytest.raises(ValueError, match="branches"):
+        TrainConfig(branches=2)  # the default head is the plain softmax
