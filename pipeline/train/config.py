@@ -102,9 +102,9 @@ PRESETS: dict[str, TrainConfig] = {
         blocks=1,
         dropout=0.3,
         pose_frames_per_clip=3,
-        # `branches: 2` (two GaitNNs in one model) lifted held-out BG rank-1 by 2-4 points over its two members
-        # trained apart on fixed pose features, but one whole demo run with it gave 95.8 / 86.8 / 94.4 at +150 s of training, no
-        # better than single runs (docs/evaluation.md), so the demo keeps one.
+        # `branches: 2` (two GaitNNs in one model): pairs of GaitNNs trained apart on fixed pose features beat
+        # their members' held-out BG rank-1 by 2-4 points, but one whole demo run with it gave 95.8 / 86.8 / 94.4
+        # at +150 s of training, no better than single runs (docs/evaluation.md), so the demo keeps one GaitNN.
         margin=0.35,
         # 3e-4 and 30 epochs for GaitNN: at 1e-3 the softmax over 36 people sometimes sat at chance; at 3e-4 held-out
         # rank-1 was 0.83 after 5 epochs and 0.95 after 15. Shorter schedules that end `make demo` within 10
