@@ -9,7 +9,15 @@ from pipeline.config import add_config_arguments
 from pipeline.ingest.config import DETECTORS, PRESETS, PreprocessConfig
 from pipeline.synth.cli import parse_size
 
-LAYOUT_CHOICES = ("synthetic", "casia-a", "casia-b-video", "casia-b-frames", "casia-b-silhouette", "generic")
+LAYOUT_CHOICES = (
+    "synthetic",
+    "casia-a",
+    "casia-b-video",
+    "casia-b-frames",
+    "casia-b-silhouette",
+    "opengait-pkl",
+    "generic",
+)
 PROTOCOL_CHOICES = ("auto", "casia-b", "casia-a", "synthetic", "subject")
 
 # option → (config field, type, help)

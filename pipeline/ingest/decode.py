@@ -1,4 +1,4 @@
-"""Frames out of a source (video file, frame folder, camera or network stream), with OpenCV.
+"""Frames out of a source (video file, frame folder, OpenGait pickles, camera or network stream), with OpenCV.
 
 Every way a source can be bad is turned into an IngestError with the stage and a message a person can act on;
 size limits are checked from headers before anything is decoded.
@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.ingest.errors import IngestError
+from pipeline.ingest.pickle_frames import pickle_frames
 from pipeline.ingest.storage import resolve
 
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "hdfs://")
@@ -163,6 +164,8 @@ def source_frames(
         return video_frames(rec["source"], max_pixels, max_frames, threads)
     if kind == "frames":
         return folder_frames(list(rec["frames"] or []), max_pixels, max_frames)
+    if kind == "pickles":
+        return pickle_frames(list(rec["frames"] or []), max_pixels, max_frames)
     if kind == "stream":
         return stream_frames(rec["source"], stream_seconds, max_pixels, max_frames)
     raise IngestError("open", "UnknownKind", f"unknown source kind {kind!r}")

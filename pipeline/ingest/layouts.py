@@ -1,8 +1,9 @@
 """Dataset layouts → manifest records: what a directory tree (or a stream) holds and what its names say.
 
 One listing of SRC feeds every rule. Inputs are video files (mp4/avi/mkv/mov/webm, by extension, broken or
-not) and frame folders (directories that directly hold png/jpg/jpeg/bmp files); everything else is ignored, as
-are hidden files and folders (names starting with "."). Each layout parses an input's path into labels or
+not), frame folders (directories that directly hold png/jpg/jpeg/bmp files) and, for OpenGait's packed layout
+only, pickle folders (directories that directly hold .pkl files); everything else is ignored, as are hidden
+files and folders (names starting with "."). Each layout parses an input's path into labels or
 rejects it; a rejected input becomes an `InputError` (LayoutMismatch) rather than disappearing. Auto-detection
 takes the first layout, in the order of `DETECTION_ORDER`, that accepts at least half of the inputs.
 See docs/data-layouts.md.
@@ -24,10 +25,29 @@ import pyarrow.fs as pafs
 from pipeline.ingest import storage
 from pipeline.ingest.manifest import InputError, SequenceRecord, sequence_id
 
-LAYOUTS = ("synthetic", "casia-a", "casia-b-video", "casia-b-frames", "casia-b-silhouette", "generic", "stream")
-DETECTION_ORDER = ("stream", "single file", "synthetic", "casia-a", "casia-b-video", "casia-b-frames", "generic")
+LAYOUTS = (
+    "synthetic",
+    "casia-a",
+    "casia-b-video",
+    "casia-b-frames",
+    "casia-b-silhouette",
+    "opengait-pkl",
+    "generic",
+    "stream",
+)
+DETECTION_ORDER = (
+    "stream",
+    "single file",
+    "synthetic",
+    "casia-a",
+    "casia-b-video",
+    "casia-b-frames",
+    "opengait-pkl",
+    "generic",
+)
 VIDEO_EXTS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm"})
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp"})
+PICKLE_EXT = ".pkl"
 CONDITIONS = ("nm", "bg", "cl", "sh")
 SYNTH_FORMAT = "gait-synth"
 
@@ -40,11 +60,13 @@ _CASIA_A_VIEWS = (0, 45, 90)
 _COND_PART = re.compile(r"(nm|bg|cl|sh)-(\d+)", re.I)
 _COND_IN_STEM = re.compile(r"(?<![a-z0-9])(nm|bg|cl|sh)-(\d+)(?![0-9])", re.I)
 _TRAILING_NUMBER = re.compile(r"(\d+)$")
+_OPENGAIT_VIEWS = range(360)  # OU-MVLP's return walks are 180–270
 
 _MISMATCH = {
     "casia-a": "does not follow the CASIA-A tree gaitdb/<name>/<view>_<seq>/ with views 00, 45, 90",
     "casia-b-video": "does not follow the CASIA-B naming <subject>-<cond>-<seq>-<view>",
     "casia-b-frames": "does not follow the CASIA-B frame tree <subject>/<cond>-<seq>/<view>/",
+    "opengait-pkl": "does not follow the OpenGait tree <id>/<type>/<view>/*.pkl (SRC holds the <id> folders)",
 }
 _MISMATCH["casia-b-silhouette"] = _MISMATCH["casia-b-frames"]
 
@@ -71,6 +93,7 @@ class _Tree:
     files: set[str] = field(default_factory=set)
     videos: list[str] = field(default_factory=list)
     folders: dict[str, list[str]] = field(default_factory=dict)  # folder → its image files in frame order
+    pickles: dict[str, list[str]] = field(default_factory=dict)  # folder → its .pkl files by name
     frame_tree_layouts: dict[str, str] | None = None  # CASIA-B frame trees: group → layout, decided once
 
     @classmethod
@@ -92,14 +115,17 @@ class _Tree:
             self.videos.append(rel)
         elif ext in IMAGE_EXTS:
             self.folders.setdefault(posixpath.dirname(rel), []).append(rel)
+        elif ext == PICKLE_EXT:
+            self.pickles.setdefault(posixpath.dirname(rel), []).append(rel)
 
     def finish(self) -> None:
         self.videos.sort()
         self.folders = {d: sorted(imgs, key=_frame_order) for d, imgs in sorted(self.folders.items())}
+        self.pickles = {d: sorted(pkls) for d, pkls in sorted(self.pickles.items())}
 
     @property
     def num_inputs(self) -> int:
-        return len(self.videos) + len(self.folders)
+        return len(self.videos) + len(self.folders) + len(self.pickles)
 
     def path(self, rel: str) -> str:
         return posixpath.join(self.root, rel) if rel else self.root
@@ -156,6 +182,24 @@ def _casia_a_folder(tree: _Tree, rel: str) -> _Hit | None:
     seq = int(m.group(4))
     # Sequence 0 is where the synthetic generator puts a view's background plate.
     return _Hit(m.group(1), m.group(2), None if seq == 0 else "nm", seq or None, int(m.group(3)), plate=seq == 0)
+
+
+def _opengait_folder(rel: str) -> _Hit | None:
+    """`<id>/<type>/<view>` right below SRC. A CASIA-B type (`nm-01`) gives condition and sequence, a number
+    (OU-MVLP's `00`, `01`) the sequence, anything else (GREW, Gait3D) neither: it stays in the source path and
+    the sequence id. A number 0–359 is the view."""
+    parts = rel.split("/")
+    if len(parts) != 3 or not all(parts):
+        return None
+    subject, kind, view_text = parts
+    condition = sequence = view = None
+    if m := _COND_PART.fullmatch(kind):
+        condition, sequence = m.group(1).lower(), int(m.group(2))
+    elif kind.isdigit():
+        sequence = int(kind)
+    if view_text.isdigit() and int(view_text) in _OPENGAIT_VIEWS:
+        view = int(view_text)
+    return _Hit(rel, subject, condition, sequence, view)
 
 
 def _generic(rel: str, is_video: bool) -> _Hit:
@@ -278,6 +322,33 @@ def _from_parsers(tree: _Tree, layout: str, forced: bool) -> tuple[list[Sequence
     return records, errors
 
 
+def _from_opengait(tree: _Tree) -> tuple[list[SequenceRecord], list[InputError]]:
+    """Pickle folders as silhouette sequences; videos, frame folders and misplaced pickle folders are mismatches."""
+    why = _MISMATCH["opengait-pkl"]
+    errors = [InputError(tree.uri(r), "discover", "LayoutMismatch", f"a video file; {why}") for r in tree.videos]
+    errors += [InputError(tree.uri(r), "discover", "LayoutMismatch", f"a frame folder; {why}") for r in tree.folders]
+    records = []
+    for rel, pkls in tree.pickles.items():
+        if (hit := _opengait_folder(rel)) is None:
+            errors.append(InputError(tree.uri(rel), "discover", "LayoutMismatch", why))
+            continue
+        records.append(
+            SequenceRecord(
+                sequence_id=sequence_id(tree.id_key(hit.key)),
+                source=tree.uri(rel),
+                kind="pickles",
+                layout="opengait-pkl",
+                frames=tuple(tree.uri(p) for p in pkls),
+                subject=hit.subject,
+                condition=hit.condition,
+                sequence=hit.sequence,
+                view=hit.view,
+                modality="silhouette",
+            )
+        )
+    return records, errors
+
+
 def _synth_meta(tree: _Tree) -> dict | None:
     if "dataset.json" not in tree.files:
         return None
@@ -344,6 +415,9 @@ def _detect(tree: _Tree, meta: dict | None) -> str:
             if layout != "casia-b-frames":
                 return layout
             return next(iter(_frame_tree_layouts(tree).values()), layout)
+    # Pickle folders at any depth: misplaced ones then become mismatches rather than being ignored by generic.
+    if tree.pickles and 2 * len(tree.pickles) >= n:
+        return "opengait-pkl"
     return "generic"
 
 
@@ -392,13 +466,15 @@ def discover(src: str | os.PathLike[str], layout: str | None = None) -> tuple[li
         tree = _Tree.scan(fs, root)
         meta = _synth_meta(tree)
         if tree.num_inputs == 0 and meta is None:
-            raise ValueError(f"no videos or frame folders found under {src}")
+            raise ValueError(f"no videos or frame folders found under {src} (nor folders of .pkl files)")
         chosen = layout or _detect(tree, meta)
 
     if chosen == "synthetic":
         if meta is None:
             raise ValueError(f"layout 'synthetic' matches nothing under {src}: no gait-synth dataset.json there")
         records, errors = _from_synthetic(tree, meta)
+    elif chosen == "opengait-pkl":
+        records, errors = _from_opengait(tree)
     else:
         records, errors = _from_parsers(tree, chosen, forced=layout is not None)
     if layout is not None and not records:

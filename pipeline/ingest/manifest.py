@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-KINDS = ("video", "frames", "stream")
+KINDS = ("video", "frames", "pickles", "stream")
 MODALITIES = ("rgb", "silhouette")
 MANIFEST_VERSION = "1"
 
@@ -48,10 +48,10 @@ class SequenceRecord:
     """One sequence to decode: a video, a folder of frames, or a live stream, with what its layout says of it."""
 
     sequence_id: str
-    source: str  # video path/URI, frame folder path/URI, or stream URL / camera index
-    kind: str  # "video" | "frames" | "stream"
+    source: str  # video path/URI, frame or pickle folder path/URI, or stream URL / camera index
+    kind: str  # "video" | "frames" | "pickles" | "stream"
     layout: str  # see pipeline.ingest.layouts.LAYOUTS
-    frames: tuple[str, ...] | None = None  # frame folders: the frame files in frame order
+    frames: tuple[str, ...] | None = None  # frame folders: the frame files in frame order; pickles: by name
     subject: str | None = None  # None when unknown (unlabeled archives)
     condition: str | None = None  # nm / bg / cl / sh
     sequence: int | None = None
@@ -65,8 +65,8 @@ class SequenceRecord:
             raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
         if self.modality not in MODALITIES:
             raise ValueError(f"modality must be one of {MODALITIES}, not {self.modality!r}")
-        if (self.kind == "frames") != (self.frames is not None):
-            raise ValueError("frames is given for frame folders and only for them")
+        if (self.kind in ("frames", "pickles")) != (self.frames is not None):
+            raise ValueError("frames is given for frame and pickle folders and only for them")
 
     def sort_key(self) -> tuple[str, str, int, int, str]:
         return (

@@ -417,6 +417,7 @@ def test_layout_names():
         "casia-b-video",
         "casia-b-frames",
         "casia-b-silhouette",
+        "opengait-pkl",
         "generic",
         "stream",
     }
