@@ -29,7 +29,7 @@ from pipeline.ingest.layouts import discover
 from pipeline.ingest.manifest import manifest_to_table
 from pipeline.ingest.schema import SCHEMA_VERSION, to_table
 from pipeline.ingest.sequence import SequenceProcessor
-from pipeline.ingest.splits import assign_splits, protocol_for_layout
+from pipeline.ingest.splits import assign_splits, auto_protocol
 from pipeline.ingest.storage import replace_dir, resolve
 
 
@@ -165,10 +165,10 @@ def preprocess(
     staging = f"{parent}/.{name}.tmp-{uuid.uuid4().hex[:8]}"
     out_fs.create_dir(staging, recursive=True)
 
-    protocol = (
-        cfg.protocol if cfg.protocol != "auto" else protocol_for_layout(records[0].layout if records else "generic")
+    protocol = cfg.protocol if cfg.protocol != "auto" else auto_protocol(records)
+    splits = assign_splits(
+        records, protocol, seed=cfg.split_seed, train_fraction=cfg.train_fraction, val_subjects=cfg.val_subjects
     )
-    splits = assign_splits(records, protocol, seed=cfg.split_seed, train_fraction=cfg.train_fraction)
     config_hash = cfg.hash()
     with_joints = bool(records) and all(r.annotation for r in records)
     items = []

@@ -83,11 +83,23 @@ def load_clips(
     return result
 
 
+def split_counts(out: str, split: str) -> tuple[int, int]:
+    """(clips, distinct subjects) of one split, reading two small columns only."""
+    fs, path = _shards(out)
+    table = pads.dataset(path, filesystem=fs, format="parquet").to_table(columns=["subject"], filter=_filter([split]))
+    return table.num_rows, len(set(table["subject"].to_pylist()) - {None})
+
+
 def read_clips(
-    out: str, columns: Sequence[str] | None = None, splits: Sequence[str] | None = None, decode: bool = True
+    out: str,
+    columns: Sequence[str] | None = None,
+    splits: Sequence[str] | None = None,
+    decode: bool = True,
+    shuffle_seed: int | None = None,
 ) -> Any:
     """The clips as a Ray Dataset with NumPy tensor columns (streams; for training and bulk jobs); with
-    decode=False the tensor columns stay as stored (fixed-size binary), for UDFs that decode them themselves."""
+    decode=False the tensor columns stay as stored (fixed-size binary), for UDFs that decode them themselves.
+    With `shuffle_seed`, the files are read in a new order every time the dataset runs (every epoch)."""
     import ray
 
     fs, path = _shards(out)
@@ -97,7 +109,8 @@ def read_clips(
     cols = list(columns) if columns else None
     if splits and cols and "split" not in cols:
         cols.append("split")
-    ds = ray.data.read_parquet(path, filesystem=fs)
+    shuffle = None if shuffle_seed is None else ray.data.FileShuffleConfig(seed=shuffle_seed)
+    ds = ray.data.read_parquet(path, filesystem=fs, shuffle=shuffle)
     if cols:
         ds = ds.select_columns(cols)  # pushed down to the Parquet reader
     if splits:

@@ -31,6 +31,15 @@ OPTIONS: dict[str, tuple[str, Any, str]] = {
     "--embedding": ("embedding", int, "size of the identification vector"),
     "--dropout": ("dropout", float, "dropout before the softmax of the training head"),
     "--triplet-weight": ("triplet_weight", float, "weight of a batch-hard triplet loss on the vector (0: none)"),
+    "--gait-model": ("gait_model", str, "stage 2: gaitnn (the recurrent GaitNN) or set (GaitSet/GaitBase design)"),
+    "--sampler": (
+        "sampler",
+        str,
+        "stage 2's batches: shuffle (clips materialised, one global shuffle) or pk (shards streamed, P people × K "
+        "sequences, random frames, triplet + softmax; silhouettes)",
+    ),
+    "--steps-per-epoch": ("steps_per_epoch", int, "with --sampler pk: steps an epoch (0: about one pass)"),
+    "--threads-per-worker": ("threads_per_worker", int, "TensorFlow threads in each worker (0: its CPUs)"),
     "--seed": ("seed", int, "random seed"),
 }
 EPOCHS = {"--pose-epochs": "pose", "--gait-epochs": "gait", "--presence-epochs": "presence"}
@@ -62,7 +71,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     for opt, stage in EPOCHS.items():
         p.add_argument(opt, dest=f"{stage}_epochs", type=int, help=f"epochs of the {stage} stage (at most)")
     p.add_argument("--finetune-pose", action="store_true", default=None, help="train HumanPoseNN in stage 2 too")
-    p.add_argument("--mixed-precision", action="store_true", default=None, help="float16 compute on GPUs")
+    p.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        default=None,
+        help="float16 compute on GPUs, bfloat16 on CPUs with AMX/AVX512-BF16",
+    )
     p.add_argument(
         "--storage-path",
         help="where Ray Train keeps checkpoints (default: beside OUT); shared "

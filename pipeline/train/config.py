@@ -45,6 +45,23 @@ class TrainConfig:
     pose_frames_per_clip: int = 8  # frames of each clip used to train stage 1
     gait_train_frames: int = 0  # > 0: GaitNN trains on a random run of this many frames of each clip
     presence_frames_per_video: int = 6
+    # Stage 2 on silhouettes the field's way (train/streaming.py): "pk" streams the shards and trains on P people
+    # × K sequences per batch, random unordered frames, triplet + cross-entropy per strip; "shuffle" is the
+    # seed's path (clips materialised and shuffled once, softmax).
+    sampler: str = "shuffle"
+    gait_model: str = "gaitnn"  # gaitnn (the recurrent GaitNN) or set (GaitSet/GaitBase design, models/set_net.py)
+    set_widths: tuple[int, int, int] = (32, 64, 128)  # the set network's per-frame CNN, stage by stage
+    set_stem_stride: int = 1  # 2: the first conv strides, 4× cheaper (the CPU preset)
+    set_bins: tuple[int, ...] = (1, 2, 4, 8, 16)  # horizontal strips per pyramid level
+    set_part_dim: int = 64  # each strip's vector; the identity vector is all strips together
+    set_frames: int = 30  # random frames of each training clip (0: all of them, shuffled)
+    sampler_p: int = 8
+    sampler_k: int = 8
+    sampler_buffer: int = 4096  # clips the P × K sampler holds at most
+    triplet_margin: float = 0.2
+    steps_per_epoch: int = 0  # "pk": steps an epoch; 0: about one pass over the training clips
+    max_train_minutes: float = 0.0  # > 0: a stage stops before an epoch that would take it past this
+    threads_per_worker: int = 0  # TensorFlow's threads in a worker; 0: its CPUs (fewer CPUs leave Ray Data some)
     pose: StageConfig = field(default_factory=lambda: StageConfig(epochs=12, batch_size=64, learning_rate=2e-3))
     gait: StageConfig = field(default_factory=lambda: StageConfig(epochs=20, batch_size=16, learning_rate=1e-3))
     presence: StageConfig = field(default_factory=lambda: StageConfig(epochs=4, batch_size=64, learning_rate=1e-3))
@@ -52,7 +69,7 @@ class TrainConfig:
     workers: int = 2
     cpus_per_worker: float = 1.0
     gpus_per_worker: float = 0.0
-    mixed_precision: bool = False
+    mixed_precision: bool = False  # float16 on GPUs; bfloat16 on CPUs with AMX/AVX512-BF16 (loops.precision_policy)
     max_failures: int = 2
     seed: int = 0
 
@@ -70,13 +87,24 @@ class TrainConfig:
             problems.append("gait_train_frames must be ≥ 0")
         if not 0.0 <= self.margin < 1.0:
             problems.append("margin must be in [0, 1)")
+        if self.sampler not in ("shuffle", "pk") or self.gait_model not in ("gaitnn", "set"):
+            problems.append("sampler must be shuffle or pk, gait_model gaitnn or set")
+        if (self.sampler == "pk" or self.gait_model == "set") and self.first_stage != "silhouette":
+            problems.append("the P × K sampler and the set model take silhouettes: first_stage silhouette")
+        if self.gait_model == "set" and self.sampler != "pk":
+            problems.append("the set model trains with the P × K sampler (sampler pk)")
+        if self.sampler == "pk" and (self.sampler_p < 2 or self.sampler_k < 2):
+            problems.append("sampler_p and sampler_k must be at least 2")
         if self.branches < 1 or (self.branches > 1 and self.margin <= 0):
             problems.append("branches must be ≥ 1, and more than 1 needs the additive-margin head (margin > 0)")
         if problems:
             raise ValueError("invalid train config: " + "; ".join(problems))
+        for name in ("set_widths", "set_bins"):  # lists from JSON or YAML
+            object.__setattr__(self, name, tuple(int(v) for v in getattr(self, name)))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain JSON types (tuples as lists), so that a config read back from JSON compares equal."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
@@ -119,8 +147,53 @@ PRESETS: dict[str, TrainConfig] = {
         cpus_per_worker=2,
     ),
     "casia-a": TrainConfig(),
-    # A multi-GPU cluster: 4 workers with a GPU each, mixed precision, the paper's sizes.
+    # Real CASIA-B silhouettes on a laptop-sized machine (2 CPUs): the set model at OpenGait's 64×44 input with
+    # half its widths and a stride-2 stem, P 8 × K 8 sequences of 16 random frames per step, bfloat16 where the
+    # CPU has it; an epoch is 500 steps and ends with rank-1 on the 12 validation people; training keeps the best
+    # epoch and stops after 80 minutes at most (docs/casia-b.md: time, figures).
+    "casia-b-cpu": TrainConfig(
+        first_stage="silhouette",
+        sampler="pk",
+        gait_model="set",
+        set_widths=(16, 32, 64),
+        set_stem_stride=2,
+        set_bins=(1, 2, 4, 8),
+        set_part_dim=64,
+        set_frames=16,
+        sampler_p=8,
+        sampler_k=8,
+        sampler_buffer=8192,
+        steps_per_epoch=500,
+        gait=StageConfig(epochs=24, learning_rate=1e-3, patience=5, lr_patience=2, lr_factor=0.3, min_lr=1e-5),
+        workers=1,
+        cpus_per_worker=1,  # the other CPU for Ray Data's reading
+        threads_per_worker=2,
+        mixed_precision=True,  # bfloat16 where the CPU computes it natively (AMX, AVX512-BF16), else float32
+        max_train_minutes=80,
+    ),
+    # Real CASIA-B on a GPU cluster: OpenGait's sizes (32-64-128 at 64×44, 31 strips), P 8 × K 16 of 30 frames,
+    # 4 workers with a GPU each, mixed precision.
     "casia-b": TrainConfig(
+        first_stage="silhouette",
+        sampler="pk",
+        gait_model="set",
+        set_widths=(32, 64, 128),
+        set_stem_stride=1,
+        set_bins=(1, 2, 4, 8, 16),
+        set_part_dim=128,
+        set_frames=30,
+        sampler_p=8,
+        sampler_k=16,
+        sampler_buffer=16384,
+        steps_per_epoch=1000,
+        gait=StageConfig(epochs=60, learning_rate=1e-3, patience=8, lr_patience=3, lr_factor=0.3, min_lr=1e-5),
+        workers=4,
+        cpus_per_worker=4,
+        gpus_per_worker=1,
+        mixed_precision=True,
+    ),
+    # CASIA-B-sized synthetic data (configs/casia-b-synthetic.yaml): the pose pipeline at the paper's sizes.
+    "casia-b-synthetic": TrainConfig(
         workers=4,
         cpus_per_worker=4,
         gpus_per_worker=1,

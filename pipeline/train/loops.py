@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,10 @@ import numpy as np
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 from pipeline.train.config import TrainConfig
 
-WEIGHTS = "weights.h5"
+# Keras v3 weights (the ".weights.h5" suffix): saved by each layer's path in the model, so nested models and
+# repeated layer names (three GaitNN branches around one silhouette encoder) save and load; legacy HDF5 by layer
+# name failed on them ("Unable to synchronously create dataset (name already exists)").
+WEIGHTS = "model.weights.h5"
 STATE = "state.json"
 
 
@@ -68,6 +72,10 @@ def build_stage_model(stage: str, cfg: TrainConfig, spec: dict[str, Any]) -> tup
             product, spec["num_classes"], cfg.dropout, margin=cfg.margin, branches=cfg.branches
         )
         return _compile_gait(cfg, head, product)
+    if stage == "set":  # the set-based recipe on silhouettes: P × K batches, triplet + softmax per strip
+        from pipeline.train.set_stage import build_set_stage
+
+        return build_set_stage(cfg, spec)
     if stage == "presence":
         net = presence.build_presence_net(hw)
         net.compile(
@@ -119,6 +127,22 @@ def _compile_gait(cfg: TrainConfig, classifier: Any, embedder: Any) -> tuple[Any
     return model, embedder
 
 
+def precision_policy(mixed: bool) -> str:
+    """float16 on GPUs, bfloat16 on CPUs that compute it natively (AMX or AVX512-BF16: about twice the set model's
+    float32 speed), float32 elsewhere or when not asked. Weights stay float32 either way."""
+    import tensorflow as tf
+
+    if not mixed:
+        return "float32"
+    if tf.config.list_physical_devices("GPU"):
+        return "mixed_float16"
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return "float32"
+    return "mixed_bfloat16" if flags & {"amx_bf16", "avx512_bf16"} else "float32"
+
+
 def clip_scale(spec: dict[str, Any]) -> float:
     """Stage 2's inputs: uint8 pixels scaled to [0, 1], or precomputed features taken as they are."""
     return 1.0 if spec.get("features_shape") else 1.0 / 255.0
@@ -159,6 +183,10 @@ def tf_dataset(stage: str, data: Any, batch_size: int, spec: dict[str, Any], cfg
         # over the same order every epoch generalised worse to held-out people in the demo.
         kwargs.update(local_shuffle_buffer_size=1024)
     size = tuple(spec["input_size"])
+    if stage == "set":
+        from pipeline.train.streaming import tf_pk_dataset
+
+        return tf_pk_dataset(data, cfg, spec, cfg.seed + 1000 * spec.get("rank", 0)) if shuffle else None
     if stage == "pose":
         ds = data.to_tf("image", "joints", **kwargs)
         hsize = (size[0] // 2, size[1] // 2)
@@ -227,6 +255,50 @@ def validation_measures(stage: str, model: Any, data: dict[str, np.ndarray], spe
     return {}
 
 
+class _EpochTimer:
+    """Keras callback factory: the epoch's training seconds (`train_seconds`, before any validation callback runs)
+    in its logs, for history.csv and the throughput benchmarks."""
+
+    @staticmethod
+    def make() -> Any:
+        import tf_keras as keras
+
+        class Timer(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+                self.t0 = time.perf_counter()
+
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                if logs is not None:
+                    logs["train_seconds"] = time.perf_counter() - self.t0
+
+        return Timer()
+
+
+class _TimeBudget:
+    """Keras callback factory: stops training before an epoch that would take the stage past `minutes` (the
+    epochs' seconds so far, across resumes, plus the last epoch's again). Under MultiWorkerMirroredStrategy the
+    workers' clocks differ by a little, so they agree through an all-reduce: all stop, or none does."""
+
+    @staticmethod
+    def make(minutes: float, history: list[dict], distributed: bool) -> Any:
+        import tensorflow as tf
+        import tf_keras as keras
+
+        class Budget(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+                spent = sum(r.get("epoch_seconds", 0.0) for r in history)
+                over = bool(history) and spent + history[-1].get("epoch_seconds", 0.0) > minutes * 60
+                if distributed:
+                    strategy = tf.distribute.get_strategy()
+                    flags = strategy.run(lambda: tf.constant(1.0 if over else 0.0))
+                    over = float(strategy.reduce(tf.distribute.ReduceOp.SUM, flags, axis=None)) > 0
+                if over:
+                    print(f"time budget: {spent / 60:.1f} of {minutes:g} minutes spent, stopping", flush=True)
+                    self.model.stop_training = True
+
+        return Budget()
+
+
 class _Checkpointing:
     """Keras callback factory: after each epoch, rank 0 writes weights and loop state; everybody reports."""
 
@@ -243,9 +315,13 @@ class _Checkpointing:
         import tf_keras as keras
 
         class Report(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+                self.t0 = time.perf_counter()
+
             def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
                 row = {k: float(v) for k, v in (logs or {}).items()}
                 row.update(epoch=epoch, lr=float(keras.backend.get_value(optimizer.learning_rate)))
+                row["epoch_seconds"] = time.perf_counter() - self.t0  # training and validation
                 row["start_epoch"] = start_epoch  # where this attempt began: > 0 after a resume
                 history.append(row)
                 report_state(session, product, clone, history, final=False)
@@ -283,19 +359,18 @@ def stage_loop(config: dict[str, Any], session: Any = None) -> None:
 
     from pipeline.train.session import RaySession
 
-    session = session or RaySession(config.get("storage_path"), config.get("run_name"))
+    session = session or RaySession(config.get("storage_path"), config.get("run_name"), config.get("streaming", False))
     stage, spec = config["stage"], config["spec"]
     cfg = TrainConfig.from_dict(config["train"])
-    opt = getattr(cfg, stage)
-    threads = max(1, int(cfg.cpus_per_worker))
+    opt = cfg.gait if stage == "set" else getattr(cfg, stage)
+    threads = cfg.threads_per_worker or max(1, int(cfg.cpus_per_worker))
     try:  # one worker per CPU: TensorFlow's own pools would only oversubscribe them
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
     except RuntimeError:
         pass  # already initialised in this process (local mode after an earlier stage)
     keras.utils.set_random_seed(cfg.seed)
-    if cfg.mixed_precision and tf.config.list_physical_devices("GPU"):
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    keras.mixed_precision.set_global_policy(precision_policy(cfg.mixed_precision))
     strategy = tf.distribute.MultiWorkerMirroredStrategy() if session.distributed else tf.distribute.get_strategy()
     with strategy.scope():
         model, product = build_stage_model(stage, cfg, spec)
@@ -313,17 +388,29 @@ def stage_loop(config: dict[str, Any], session: Any = None) -> None:
             keras.backend.set_value(model.optimizer.learning_rate, history[-1]["lr"])
     initial_epoch = history[-1]["epoch"] + 1 if history else 0
     per_worker = max(1, opt.batch_size // session.world_size)
+    spec = {**spec, "rank": session.world_rank}
     train = tf_dataset(stage, session.dataset("train"), per_worker, spec, cfg, shuffle=True)
     val = tf_dataset(stage, session.dataset("val"), per_worker, spec, cfg, shuffle=False)
+    # The set stage validates on new people (rank-1, higher is better); the others on the validation loss.
+    monitor, mode = ("val_rank1", "max") if stage == "set" else ("val_loss", "min")
+    if stage == "set":
+        from pipeline.train.set_stage import validation_callback
+
+        validate = validation_callback(clone, product, session.dataset("val"))
+    else:
+        validate = _validation_callback(stage, product, clone, spec)
     callbacks = [
         cb
         for cb in (
-            _validation_callback(stage, product, clone, spec),
+            _EpochTimer.make(),
+            validate,
             keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss", factor=opt.lr_factor, patience=opt.lr_patience, min_lr=opt.min_lr
+                monitor=monitor, mode=mode, factor=opt.lr_factor, patience=opt.lr_patience, min_lr=opt.min_lr
             ),
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=opt.patience, restore_best_weights=True),
+            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=opt.patience, restore_best_weights=True),
             _Checkpointing.make(session, product, clone, model.optimizer, history, config.get("crash"), initial_epoch),
+            # after the checkpoint, so that the epoch it measures is in the history
+            _TimeBudget.make(cfg.max_train_minutes, history, session.distributed) if cfg.max_train_minutes else None,
         )
         if cb is not None
     ]
@@ -331,9 +418,15 @@ def stage_loop(config: dict[str, Any], session: Any = None) -> None:
         model.fit(
             train,
             validation_data=val,
+            steps_per_epoch=spec.get("steps_per_epoch"),
             epochs=opt.epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
             verbose=2 if session.world_rank == 0 else 0,
         )
+        if stage == "set":  # the product is the best epoch on the validation people, however training ended
+            stopper = next(cb for cb in callbacks if isinstance(cb, keras.callbacks.EarlyStopping))
+            if stopper.best_weights is not None:
+                model.set_weights(stopper.best_weights)
     report_state(session, product, clone, history, final=True)
+    keras.mixed_precision.set_global_policy("float32")  # this process may build more models (workers=0)

@@ -30,7 +30,7 @@ from pipeline.common.atomic import atomic_write_json, swap_in
 from pipeline.common.model_store import publish, remote_version
 from pipeline.ingest.shards import load_clips, read_meta
 from pipeline.ingest.storage import is_remote, join, read_bytes, resolve
-from pipeline.train import data
+from pipeline.train import data, set_stage
 from pipeline.train.config import TrainConfig
 from pipeline.train.loops import build_stage_model
 from pipeline.train.plots import plot_curves
@@ -58,6 +58,13 @@ class TrainSummary:
                 f"of training subjects against their nm sequences (against all their sequences "
                 f"{m.get('gait_rank1_sequences_all_conditions', float('nan')):.3f}; clips {m['gait_rank1_clips']:.3f}),"
                 f" {m['classes']} subjects"
+            )
+        if "set_val_rank1" in m:
+            out.append(
+                f"  set: rank-1 on {m['set_val_people']} validation people (nm-01..04 gallery, across views) "
+                f"NM {m.get('set_val_rank1_nm', float('nan')):.3f} BG {m.get('set_val_rank1_bg', float('nan')):.3f} "
+                f"CL {m.get('set_val_rank1_cl', float('nan')):.3f} at epoch {m['set_best_epoch']}, "
+                f"{m['classes']} training subjects"
             )
         if "presence_accuracy" in m:
             out.append(f"  presence: accuracy {m['presence_accuracy']:.3f} on {m['presence_val_frames']} frames")
@@ -223,37 +230,42 @@ def train(
         )
         pose_net = product("pose", base_spec)
     frozen = use_pose and not cfg.finetune_pose and cfg.precompute_features
-    evaluation = _gait_eval(shards, classes, column, 256, cfg.seed)
-    gait_data = {
-        # Frozen: shuffled after the features, so a batch of features holds a sequence's overlapping clips.
-        "train": data.gait_dataset(
-            shards,
-            data.TRAIN_SPLITS,
-            classes,
-            column,
-            materialize=not frozen,
-            shuffle_seed=None if frozen else cfg.seed,
-        ),
-        "val": data.gait_dataset(shards, data.VAL_SPLITS, classes, column, materialize=not frozen),
-    }
-    gait_spec = {
-        **base_spec,
-        "num_classes": len(classes),
-        # Stage 1's best weights reach stage 2's workers (and feature actors) through the object store, which
-        # every node reads: the file they came in (under `staging`) is only on this, the driver's, node.
-        "pose_weights": ray.put(results["pose"].weights.read_bytes()) if use_pose else None,
-    }
-    if frozen:  # stage 1's features once, as Ray Data batch inference; GaitNN trains on them (train/features.py)
-        weights = gait_spec["pose_weights"]
+    streaming = cfg.sampler == "pk"
+    if streaming:  # silhouettes streamed, P × K batches, validation on new people (train/streaming.py)
+        set_spec = {**base_spec, "num_classes": len(classes), "steps_per_epoch": set_stage.steps(shards, cfg)}
+        run_stage("set", set_stage.datasets(shards, classes, column, cfg.seed), set_spec)
+    else:
+        evaluation = _gait_eval(shards, classes, column, 256, cfg.seed)
         gait_data = {
-            k: feature_dataset(v, cfg, list(size), weights, shuffle_seed=cfg.seed if k == "train" else None)
-            for k, v in gait_data.items()
+            # Frozen: shuffled after the features, so a batch of features holds a sequence's overlapping clips.
+            "train": data.gait_dataset(
+                shards,
+                data.TRAIN_SPLITS,
+                classes,
+                column,
+                materialize=not frozen,
+                shuffle_seed=None if frozen else cfg.seed,
+            ),
+            "val": data.gait_dataset(shards, data.VAL_SPLITS, classes, column, materialize=not frozen),
         }
-        extractor = feature_extractor(pose_net)
-        for role in ("gallery", "probe"):
-            evaluation[role] = clip_features(extractor, evaluation[role])
-        gait_spec["features_shape"] = list(extractor.output_shape[1:])
-    run_stage("gait", gait_data, {**gait_spec, "evaluation": ray.put(evaluation)})
+        gait_spec = {
+            **base_spec,
+            "num_classes": len(classes),
+            # Stage 1's best weights reach stage 2's workers (and feature actors) through the object store, which
+            # every node reads: the file they came in (under `staging`) is only on this, the driver's, node.
+            "pose_weights": ray.put(results["pose"].weights.read_bytes()) if use_pose else None,
+        }
+        if frozen:  # stage 1's features once, as Ray Data batch inference; GaitNN trains on them (train/features.py)
+            weights = gait_spec["pose_weights"]
+            gait_data = {
+                k: feature_dataset(v, cfg, list(size), weights, shuffle_seed=cfg.seed if k == "train" else None)
+                for k, v in gait_data.items()
+            }
+            extractor = feature_extractor(pose_net)
+            for role in ("gallery", "probe"):
+                evaluation[role] = clip_features(extractor, evaluation[role])
+            gait_spec["features_shape"] = list(extractor.output_shape[1:])
+        run_stage("gait", gait_data, {**gait_spec, "evaluation": ray.put(evaluation)})
     presence_ok = bool(data.presence_items(shards))
     if presence_ok:
         pres_val = data.presence_dataset(shards, "val", cfg.presence_frames_per_video)
@@ -271,13 +283,18 @@ def train(
         maps = pose_net.predict(images, batch_size=128, verbose=0)["heatmaps"]
         metrics["pose_pck@0.2"] = float(pck(heatmaps_to_joints(maps, size)[..., :2], joints))
         metrics["pose_val_frames"] = len(images)
-    if frozen:  # the saved embedder is the whole chain: frames → HumanPoseNN features → GaitNN → vector
+    if streaming:  # the embedder of the best epoch on the validation people, saved as gait/
+        save_model(product("set", base_spec, save=False), staging / "gait" / "model.keras")
+        metrics.update(set_stage.best_validation(results["set"].history, shards))
+    elif frozen:  # the saved embedder is the whole chain: frames → HumanPoseNN features → GaitNN → vector
         gnet = product("gait", gait_spec, save=False)
         embedder = build_embedder(pose_net, gnet, (size[1], size[0], 3))
         save_model(embedder, staging / "gait" / "model.keras")
     else:
         embedder = product("gait", gait_spec)
-    if frozen:  # on the features computed once for training: GaitNN's time only
+    if streaming:
+        pass
+    elif frozen:  # on the features computed once for training: GaitNN's time only
         eg, g = feature_vectors(gnet, gait_data["train"], classes)
         ep, p = feature_vectors(gnet, gait_data["val"], classes)
         metrics.update(rank1_metrics(eg, g, ep, p))

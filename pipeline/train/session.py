@@ -48,10 +48,11 @@ class RaySession:
 
     distributed = True
 
-    def __init__(self, storage_path: str | None = None, name: str | None = None) -> None:
+    def __init__(self, storage_path: str | None = None, name: str | None = None, streaming: bool = False) -> None:
         import ray.train
 
         self.storage_path, self.name = storage_path, name  # where this run's checkpoints are persisted
+        self.streaming = streaming  # datasets split by Ray Train as they stream, not in parts made beforehand
         ctx = ray.train.get_context()
         self.world_rank = ctx.get_world_rank()
         self.world_size = ctx.get_world_size()
@@ -59,6 +60,8 @@ class RaySession:
     def dataset(self, name: str) -> Any:
         import ray.train
 
+        if self.streaming:
+            return ray.train.get_dataset_shard(name)
         return ray.train.get_dataset_shard(f"{name}_{self.world_rank}")  # see trainer.per_worker_parts
 
     @contextmanager

@@ -13,6 +13,8 @@ from pipeline.train.config import TrainConfig
 from pipeline.train.loops import STATE, WEIGHTS, stage_loop
 from pipeline.train.session import LocalSession
 
+STREAMING_STAGES = ("set",)
+
 
 @dataclass
 class StageResult:
@@ -27,7 +29,7 @@ def _collect(checkpoint_dir: Path, stage: str, dest: Path) -> tuple[Path, list[d
     if not state["final"]:
         raise RuntimeError(f"stage {stage} ended without its final checkpoint")
     dest.mkdir(parents=True, exist_ok=True)
-    weights = dest / f"{stage}-weights.h5"  # legacy HDF5, like the checkpoint (".weights.h5" means Keras v3)
+    weights = dest / f"{stage}.weights.h5"  # Keras v3 weights, like the checkpoint
     shutil.copyfile(checkpoint_dir / WEIGHTS, weights)
     return weights, state["history"]
 
@@ -104,6 +106,13 @@ def fit_stage(
     from ray.train.tensorflow import TensorflowTrainer
 
     config["storage_path"], config["run_name"] = storage_path, name  # the loop resumes from there too
+    # Streaming stages: every worker streams the whole dataset itself, files in its own order, and its P × K
+    # sampler draws with its own seed; an epoch is a fixed number of steps. A streaming split would make the
+    # workers wait for each other at every pass's end while MultiWorkerMirroredStrategy makes them wait for each
+    # other at every step: a worker one batch short of the others would deadlock them. The workers must leave
+    # CPUs to Ray Data (cpus_per_worker below the node's). Other stages: equal parts made now (per_worker_parts).
+    streaming = stage in STREAMING_STAGES
+    config["streaming"] = streaming
 
     resources = {"CPU": cfg.cpus_per_worker}
     if cfg.gpus_per_worker:
@@ -114,7 +123,7 @@ def fit_stage(
         scaling_config=ray.train.ScalingConfig(
             num_workers=cfg.workers, use_gpu=cfg.gpus_per_worker > 0, resources_per_worker=resources
         ),
-        datasets=per_worker_parts(datasets, cfg.workers),
+        datasets=datasets if streaming else per_worker_parts(datasets, cfg.workers),
         dataset_config=ray.train.DataConfig(datasets_to_split=[]),
         run_config=ray.train.RunConfig(
             name=name,

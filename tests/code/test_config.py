@@ -5,20 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline.config import load_config
 from pipeline.ingest.config import PRESETS as PREPROCESS_PRESETS
 from pipeline.synth import PRESETS
+from pipeline.train.config import PRESETS as TRAIN_PRESETS
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_configs_load(path):
+    raw = yaml.safe_load(path.read_text())
     cfg = load_config(path)
     assert cfg.name == path.stem
-    assert cfg.synth == PRESETS[path.stem]
-    assert cfg.preprocess == PREPROCESS_PRESETS[path.stem]
+    if "synth" in raw:
+        assert cfg.synth == PRESETS[raw["synth"]["preset"]] and cfg.source == cfg.path("synth")
+    else:  # real data: the file names where it is
+        assert raw["source"] and cfg.source == raw["source"]
+    assert cfg.preprocess == PREPROCESS_PRESETS[raw["preprocess"]["preset"]]
+    assert cfg.train == TRAIN_PRESETS[raw["train"]["preset"]]
 
 
 def test_overrides_and_unknown_preset(tmp_path):

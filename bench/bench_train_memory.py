@@ -1,0 +1,91 @@
+"""Benchmark: peak memory of `gait train` (the streaming P × K path) on two dataset sizes; it must not grow with
+the number of clips.
+
+    .venv/bin/python bench/bench_train_memory.py SHARDS --fraction 0.5 [--preset casia-b-cpu] [--steps 60]
+
+Each size trains in a fresh process (`gait train --steps-per-epoch STEPS --gait-epochs 1`: Ray, Ray Train's
+worker, Ray Data's readers and the validation pass start anew), and the summed RSS of its whole process tree
+(driver, raylet, Ray workers) is sampled every 0.1 s (bench/memory.py; an upper bound, since shared pages count
+once per process that maps them). The smaller size is a view of SHARDS holding an evenly spaced `fraction` of the
+people (bench_evaluate_memory.subset_view), so the sizes differ in clips by about 1/fraction. Both take the same
+number of steps: what differs is only how much data there is to stream. Results: bench/results/train_memory.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.bench_evaluate_memory import subset_view  # noqa: E402
+from bench.memory import PeakMemory  # noqa: E402
+from pipeline.ingest.shards import split_counts  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results" / "train_memory.json"
+TRAIN = "import sys; from pipeline.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def train_peak(shards: Path, out: Path, preset: str, steps: int) -> dict:
+    """Peak RSS of one `gait train` in a fresh process, with the clips it could stream."""
+    cmd = [sys.executable, "-c", TRAIN, "train", str(shards), str(out), "--preset", preset]
+    cmd += ["--steps-per-epoch", str(steps), "--gait-epochs", "1", "--overwrite"]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with PeakMemory(root=proc.pid) as mem:
+        output, _ = proc.communicate()
+    if proc.returncode:
+        raise SystemExit(f"gait train failed on {shards}:\n{output[-3000:]}")
+    clips, people = split_counts(str(shards), "train")
+    return {
+        "shards": str(shards),
+        "train_clips": clips,
+        "train_people": people,
+        "peak_rss_gib": round(mem.peak / 2**30, 3),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("shards", type=Path)
+    ap.add_argument("--fraction", type=float, default=0.5)
+    ap.add_argument("--preset", default="casia-b-cpu")
+    ap.add_argument("--steps", type=int, default=60)
+    ap.add_argument("--work", type=Path, help="where the smaller view and the models go (default: a temp dir)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-train-memory-", dir=args.work) as d:
+        small = subset_view(args.shards, Path(d) / "small", args.fraction)
+        runs = []
+        for shards in (small, args.shards):
+            print(f"gait train on {shards} ({args.steps} steps) …", flush=True)
+            runs.append(train_peak(shards, Path(d) / f"model-{len(runs)}", args.preset, args.steps))
+            print(f"  {runs[-1]}", flush=True)
+    growth = runs[1]["peak_rss_gib"] / runs[0]["peak_rss_gib"]
+    clips = runs[1]["train_clips"] / runs[0]["train_clips"]
+    result = {
+        "command": f"python bench/bench_train_memory.py {args.shards} --fraction {args.fraction} "
+        f"--preset {args.preset} --steps {args.steps}",
+        "machine": {"python": platform.python_version()},
+        "runs": runs,
+        "clips_ratio": round(clips, 2),
+        "peak_ratio": round(growth, 3),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"gait train peak memory: {runs[0]['peak_rss_gib']:.2f} GiB with {runs[0]['train_clips']} training clips, "
+        f"{runs[1]['peak_rss_gib']:.2f} GiB with {runs[1]['train_clips']} (x{clips:.2f} clips, x{growth:.2f} memory; "
+        f"written to {RESULTS})"
+    )
+
+
+if __name__ == "__main__":
+    main()
