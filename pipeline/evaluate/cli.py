@@ -11,14 +11,15 @@ from pipeline.config import add_config_arguments
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="rank-1/CMC, ROC/EER/TAR@FAR, SVM accuracy under the dataset's protocol, with an HTML report",
+        help="rank-1/CMC/mAP, ROC/EER/TAR@FAR, SVM accuracy under the dataset's protocol, with an HTML report",
         description=(
             "Evaluate a model on the test subjects of SHARDS (their gallery and probe splits, as `gait preprocess` "
             "assigned them: CASIA-B, CASIA-A or the synthetic protocol): rank-1 for every probe view against every "
-            "other gallery view (identical views left out, averaged over views) per condition (NM/BG/CL), CMC "
-            "rank 1-5, verification ROC, EER and TAR@FAR=1e-2/1e-3, and the linear SVM's accuracy (closed and open "
-            "set), beside the classical GEI + PCA + LDA baseline. Writes metrics.json, report.html and plots/*.png "
-            "to --out (default MODEL/evaluation)."
+            "other gallery view (identical views left out, averaged over views) per condition (NM/BG/CL) and per "
+            "probe view, mAP over the same pairs, CMC rank 1-5, verification ROC, EER and TAR@FAR=1e-2/1e-3, and "
+            "the linear SVM's accuracy (closed and open set), beside the classical GEI + PCA + LDA baseline. The "
+            "shards are streamed (memory grows with sequences, not clips). Writes metrics.json, report.html and "
+            "plots/*.png to --out (default MODEL/evaluation)."
         ),
     )
     p.add_argument("--model", help="model directory made by `gait train`")

@@ -24,20 +24,76 @@ def group_rows(keys: np.ndarray) -> dict[str, np.ndarray]:
     return dict(zip(uniq.tolist(), np.split(order, bounds), strict=True))
 
 
+class GeiAccumulator:
+    """GEIs built batch by batch: per sequence, the sum of its distinct frames' silhouettes and their count.
+
+    Clips of a sequence overlap (stride < length), so frame `frame_start + t` of a clip (t < num_frames; the rest
+    is padding) is added only the first time it is seen. Memory grows with the number of sequences (one sum of
+    H×W each, and a bit per frame index), not with the number of clips. The sums are exact integers and the
+    first copy of a frame wins, as when every clip was loaded at once, so both give the same GEIs bit for bit.
+    """
+
+    def __init__(self) -> None:
+        self._sums: dict[str, np.ndarray] = {}
+        self._seen: dict[str, int] = {}  # a bit per frame index already added (a few bytes a sequence)
+        self.shape: tuple[int, ...] | None = None
+
+    def add(
+        self, silhouettes: np.ndarray, sequence_ids: np.ndarray, frame_start: np.ndarray, num_frames: np.ndarray
+    ) -> None:
+        """One batch of clip rows: silhouettes [N, T, H, W] uint8 with their sequence ids and frame ranges."""
+        if self.shape is None and len(silhouettes):
+            self.shape = tuple(silhouettes.shape[2:])
+        for i, sid in enumerate(np.asarray(sequence_ids).astype(str)):
+            seen = self._seen.get(sid, 0)
+            start = int(frame_start[i])
+            new = [t for t in range(int(num_frames[i])) if not (seen >> (start + t)) & 1]
+            if not new:
+                continue
+            for t in new:
+                seen |= 1 << (start + t)
+            self._seen[sid] = seen
+            frames = silhouettes[i, new].sum(0, dtype=np.uint32)
+            if sid in self._sums:
+                self._sums[sid] += frames
+            else:
+                self._sums[sid] = frames
+
+    def __len__(self) -> int:
+        return len(self._sums)
+
+    def frame_count(self, sequence_id: str) -> int:
+        """Distinct frames of the sequence added so far."""
+        return self._seen.get(sequence_id, 0).bit_count()
+
+    def result(self) -> tuple[list[str], np.ndarray]:
+        """(sequence ids sorted, GEIs [S, H, W] float32 in [0, 1]); the sums are released as they are read."""
+        ids = sorted(self._sums)
+        out = np.zeros((len(ids), *(self.shape or ())), np.float32)
+        for k, sid in enumerate(ids):
+            total = self._sums.pop(sid)
+            out[k] = total.astype(np.float64) / self._seen.pop(sid).bit_count() / 255.0
+        return ids, out
+
+
 def sequence_geis(
     silhouettes: np.ndarray, sequence_ids: np.ndarray, frame_start: np.ndarray, num_frames: np.ndarray
 ) -> tuple[list[str], np.ndarray]:
-    """GEIs [S, H, W] float32 in [0, 1], one per sequence, from clip rows of silhouettes [N, T, H, W] uint8."""
-    groups = group_rows(sequence_ids)
-    ids = list(groups)
-    out = np.zeros((len(ids), *silhouettes.shape[2:]), np.float64)
-    for k, sid in enumerate(ids):
-        seen: dict[int, np.ndarray] = {}
-        for i in groups[sid]:
-            for t in range(int(num_frames[i])):
-                seen.setdefault(int(frame_start[i]) + t, silhouettes[i, t])
-        out[k] = np.mean(np.stack(list(seen.values())), axis=0) / 255.0
-    return ids, out.astype(np.float32)
+    """GEIs [S, H, W] float32 in [0, 1], one per sequence (ids sorted), from clip rows in memory [N, T, H, W]."""
+    acc = GeiAccumulator()
+    acc.add(silhouettes, sequence_ids, frame_start, num_frames)
+    return acc.result()
+
+
+def stream_geis(shards: str, splits: list[str] | None = None, rows: int = 64) -> tuple[list[str], np.ndarray]:
+    """`sequence_geis` over a shard directory read a batch of clips at a time (only the columns it needs)."""
+    from pipeline.evaluate.shard_stream import iter_clip_batches
+
+    acc = GeiAccumulator()
+    columns = ["sequence_id", "frame_start", "num_frames", "silhouettes"]
+    for batch in iter_clip_batches(shards, columns, splits=splits, rows=rows):
+        acc.add(batch["silhouettes"], batch["sequence_id"], batch["frame_start"], batch["num_frames"])
+    return acc.result()
 
 
 @dataclass

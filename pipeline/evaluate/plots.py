@@ -1,4 +1,5 @@
-"""The report's figures (matplotlib, Agg): CMC, ROC, rank-1 per view pair, the SVM's confusion matrix."""
+"""The report's figures (matplotlib, Agg): CMC, ROC, rank-1 per view pair and per probe view, the SVM's confusion
+matrix."""
 
 from __future__ import annotations
 
@@ -98,6 +99,42 @@ def plot_view_matrix(ranks: dict[str, ConditionResult], path: Path, title: str) 
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="rank-1 (%)")
     fig.suptitle(title, fontsize=9)
     fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_rank1_per_view(
+    curves: dict[str, tuple[dict[str, ConditionResult], Verification]], condition: str, path: Path
+) -> Path:
+    """One condition's rank-1 per probe view (each the mean over the other gallery views), a line per method: the
+    figure GaitSet's and GaitBase's papers tabulate, drawn."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    labels: list[str] = []
+    for method, (ranks, _) in curves.items():
+        res = ranks.get(condition)
+        if res is None:
+            continue
+        x = np.arange(len(res.views))
+        labels = [str(v) if v >= 0 else "any" for v in res.views]
+        ax.plot(
+            x,
+            100 * res.per_probe_view[:, 0],
+            STYLE.get(method, ":"),
+            marker="o",
+            label=f"{LABEL.get(method, method)} (mean {100 * res.rank1:.1f}%)",
+        )
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set(
+        xlabel="probe view (degrees)",
+        ylabel="rank-1 (%)",
+        title=f"{condition.upper()}: rank-1 per probe view (identical view excluded)",
+    )
+    ax.set_ylim(0, 101)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 

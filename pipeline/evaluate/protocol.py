@@ -7,6 +7,12 @@ the share of probes whose true subject is among the k nearest gallery subjects. 
 (the diagonal), each probe view's figure is the mean over the other gallery views, and the condition's figure
 is the mean over probe views. Sequences without a view are treated as one view, "any": then nothing is left
 out, since there is only the one pair.
+
+mAP (mean average precision) is averaged over the very same pairs: for a probe and one gallery view, the gallery
+sequences of that view are ranked by distance and AP = (1/R) Σ_k precision@k · [k-th is the probe's subject],
+R the probe's sequences of that subject in that view; a pair's figure is the mean AP over its probes (those with
+R = 0 left out: AP is undefined for them), then identical views are left out and views averaged as for rank-1.
+Rank-1 counts distinct subjects; AP counts every gallery sequence of the subject as a hit to retrieve.
 """
 
 from __future__ import annotations
@@ -73,49 +79,89 @@ def cmc(dist: np.ndarray, probe_subjects: np.ndarray, gallery_subjects: np.ndarr
     return np.array([np.mean(first < k) for k in range(1, max_rank + 1)])
 
 
+def average_precision(dist: np.ndarray, probe_subjects: np.ndarray, gallery_subjects: np.ndarray) -> np.ndarray:
+    """AP of each probe [P] over the gallery sequences ranked by distance (ties: gallery order); NaN for a probe
+    whose subject has no sequence in this gallery."""
+    order = np.argsort(dist, axis=1, kind="stable")
+    hit = gallery_subjects[order] == probe_subjects[:, None]  # [P, G]
+    precision = np.cumsum(hit, axis=1) / np.arange(1, hit.shape[1] + 1)
+    relevant = hit.sum(1)
+    ap = np.full(len(hit), np.nan)
+    ok = relevant > 0
+    ap[ok] = (precision * hit)[ok].sum(1) / relevant[ok]
+    return ap
+
+
+def off_diagonal_mean(matrix: np.ndarray) -> np.ndarray:
+    """[V, V, ...] → [V, ...]: per probe view, the mean over gallery views with the identical view left out
+    (unless it is the only one) and pairs without data (NaN) skipped."""
+    v = matrix.shape[0]
+    out = np.full((v, *matrix.shape[2:]), np.nan)
+    for i in range(v):
+        cols = [j for j in range(v) if j != i] if v > 1 else [i]
+        vals = matrix[i, cols]
+        ok = ~np.isnan(vals.reshape(len(cols), -1)[:, 0])
+        if ok.any():
+            out[i] = vals[ok].mean(0)
+    return out
+
+
+def _mean_over_views(per_view: np.ndarray) -> np.ndarray:
+    ok = ~np.isnan(per_view.reshape(len(per_view), -1)[:, 0])
+    return per_view[ok].mean(0) if ok.any() else np.full(per_view.shape[1:], np.nan)
+
+
 @dataclass
 class ConditionResult:
-    """Rank-k of one probe condition, per (probe view, gallery view) and summarised."""
+    """Rank-k and mAP of one probe condition, per (probe view, gallery view) and summarised."""
 
     condition: str
     views: list[int]
     matrix: np.ndarray  # [V, V, K]: probe view × gallery view × rank (NaN where a pair has no data)
     probes: int
+    ap_matrix: np.ndarray | None = None  # [V, V]: mAP per pair (NaN where a pair has no data)
+
+    def __post_init__(self) -> None:
+        if self.ap_matrix is None:
+            self.ap_matrix = np.full(self.matrix.shape[:2], np.nan)
 
     @property
     def per_probe_view(self) -> np.ndarray:
         """[V, K]: mean over gallery views, the identical view left out (unless it is the only one)."""
-        v = len(self.views)
-        out = np.full((v, self.matrix.shape[2]), np.nan)
-        for i in range(v):
-            cols = [j for j in range(v) if j != i] if v > 1 else [i]
-            vals = self.matrix[i, cols]
-            ok = ~np.isnan(vals[:, 0])
-            if ok.any():
-                out[i] = vals[ok].mean(0)
-        return out
+        return off_diagonal_mean(self.matrix)
 
     @property
     def mean(self) -> np.ndarray:
         """[K]: mean over probe views."""
-        per = self.per_probe_view
-        ok = ~np.isnan(per[:, 0])
-        return per[ok].mean(0) if ok.any() else np.full(self.matrix.shape[2], np.nan)
+        return _mean_over_views(self.per_probe_view)
 
     @property
     def rank1(self) -> float:
         return float(self.mean[0])
+
+    @property
+    def map_per_probe_view(self) -> np.ndarray:
+        """[V]: mAP per probe view, averaged over gallery views like rank-1."""
+        return off_diagonal_mean(self.ap_matrix)
+
+    @property
+    def map(self) -> float:
+        """mAP of the condition: mean over probe views."""
+        return float(_mean_over_views(self.map_per_probe_view))
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "probes": self.probes,
             "rank1": self.rank1,
             "cmc": [float(x) for x in self.mean],
+            "map": _num(self.map),
             "views": self.views,
             "rank1_per_probe_view": {
                 str(v): _num(x) for v, x in zip(self.views, self.per_probe_view[:, 0], strict=True)
             },
+            "map_per_probe_view": {str(v): _num(x) for v, x in zip(self.views, self.map_per_probe_view, strict=True)},
             "rank1_matrix": [[_num(x) for x in row] for row in self.matrix[:, :, 0]],
+            "map_matrix": [[_num(x) for x in row] for row in self.ap_matrix],
         }
 
 
@@ -126,13 +172,14 @@ def _num(x: float) -> float | None:
 def cross_view_rank(
     gallery: Sequences, probes: Sequences, conditions: list[str] | None = None, max_rank: int = 5
 ) -> dict[str, ConditionResult]:
-    """The CASIA-B protocol: per condition, rank-k for each (probe view, gallery view) pair."""
+    """The CASIA-B protocol: per condition, rank-k and mAP for each (probe view, gallery view) pair."""
     conditions = conditions or sorted(set(probes.conditions))
     views = sorted({int(v) for v in gallery.views} | {int(v) for v in probes.views})
     out = {}
     for cond in conditions:
         p = probes.take(probes.conditions == cond)
         matrix = np.full((len(views), len(views), max_rank), np.nan)
+        ap = np.full((len(views), len(views)), np.nan)
         for i, pv in enumerate(views):
             pp = p.take(p.views == pv)
             if not len(pp):
@@ -141,6 +188,10 @@ def cross_view_rank(
                 gg = gallery.take(gallery.views == gv)
                 if not len(gg):
                     continue
-                matrix[i, j] = cmc(distances(pp.vectors, gg.vectors), pp.subjects, gg.subjects, max_rank)
-        out[cond] = ConditionResult(cond, views, matrix, len(p))
+                dist = distances(pp.vectors, gg.vectors)
+                matrix[i, j] = cmc(dist, pp.subjects, gg.subjects, max_rank)
+                per_probe = average_precision(dist, pp.subjects, gg.subjects)
+                if not np.isnan(per_probe).all():
+                    ap[i, j] = np.nanmean(per_probe)
+        out[cond] = ConditionResult(cond, views, matrix, len(p), ap)
     return out

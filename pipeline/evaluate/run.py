@@ -3,8 +3,13 @@
 Splits come from the shards (their manifest says which sequences are gallery, probe or validation, and every
 protocol keeps test subjects out of training). The network's vectors come from a gallery made by `gait index`
 over the same archive (`--gallery`), or are computed here from the shards' clips with the same Ray Data actor.
-Reported, for the network and the baseline side by side: rank-1..5 per condition (cross-view, identical views
-left out), verification ROC / EER / TAR@FAR, and for the network the linear SVM's accuracy, closed and open set.
+Reported, for the network and the baseline side by side: rank-1..5 and mAP per condition and per probe view
+(cross-view, identical views left out), verification ROC / EER / TAR@FAR, and for the network the linear SVM's
+accuracy, closed and open set.
+
+Nothing here holds every clip at once: the network's vectors and the GEIs are gathered batch by batch into one
+running sum per sequence (pipeline.evaluate.vectors, pipeline.evaluate.gei), so memory grows with the number of
+sequences, not of clips; only the gallery and validation clips' vectors are kept whole, for the SVM.
 """
 
 from __future__ import annotations
@@ -12,36 +17,35 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.common.atomic import atomic_write_json
 from pipeline.common.model_store import REPORTS_DIR
-from pipeline.evaluate.gei import GeiBaseline, group_rows, sequence_geis
+from pipeline.evaluate.gei import GeiBaseline, stream_geis
 from pipeline.evaluate.protocol import ConditionResult, Sequences, cross_view_rank
+from pipeline.evaluate.vectors import ClipVectors, SequenceVectors
 from pipeline.evaluate.verification import Verification, verification
-from pipeline.identify.embed import ModelInfo, mean_vector
+from pipeline.identify.embed import ModelInfo
 from pipeline.ingest.shards import read_meta
 from pipeline.ingest.storage import is_remote, join, resolve
 
 CONDITION_ORDER = ("nm", "bg", "cl", "sh")
 FARS = (1e-2, 1e-3)
-
-
-@dataclass
-class ClipVectors:
-    """Per-clip vectors with their sequence ids."""
-
-    sequence_ids: np.ndarray
-    vectors: np.ndarray
-
-    def means(self) -> dict[str, np.ndarray]:
-        return {s: mean_vector(self.vectors[rows]) for s, rows in group_rows(self.sequence_ids).items()}
+# Object-store bytes the embedding pipeline may hold at once, per embedding actor (clips read ahead of the actors,
+# vectors not yet consumed; at least two actors' worth). Ray Data's default budget is a share of the node's object
+# store, so on a big node it would read GBs of frames ahead of actors that cannot keep up.
+EMBED_BUFFER_BYTES_PER_ACTOR = 256 * 2**20
+GEI_SPLITS = ["train", "val", "gallery", "probe"]  # PCA + LDA fitted on train + val; matched on gallery, probe
+MAP_DEFINITION = (
+    "per (probe view, gallery view) pair, views different: AP of each probe over that view's gallery sequences "
+    "ranked by Euclidean distance, AP = (1/R) sum_k precision@k * [k-th is the same subject], R = the subject's "
+    "sequences there (probes with R = 0 left out); mean AP per pair, averaged over gallery views per probe view, "
+    "then over probe views, exactly as rank-1"
+)
 
 
 def load_manifest(shards: str) -> dict[str, dict[str, Any]]:
@@ -51,8 +55,16 @@ def load_manifest(shards: str) -> dict[str, dict[str, Any]]:
     return {r["sequence_id"]: r for r in table.to_pylist() if r.get("error_type") is None}
 
 
-def embed_shards(model: ModelInfo, shards: str, splits: list[str], actors: int = 1, gpus: float = 0.0) -> ClipVectors:
-    """Every clip of `splits` through the embedder, as Ray Data batch inference."""
+def embed_shards(
+    model: ModelInfo,
+    shards: str,
+    splits: list[str],
+    split_of: dict[str, str],
+    actors: int = 1,
+    gpus: float = 0.0,
+) -> SequenceVectors:
+    """Every clip of `splits` through the embedder, as Ray Data batch inference, streamed into per-sequence sums
+    (`split_of`: sequence_id → split, which says whose clip vectors the SVM needs kept)."""
     import ray
 
     from pipeline.common.ray_init import ensure_ray
@@ -70,19 +82,37 @@ def embed_shards(model: ModelInfo, shards: str, splits: list[str], actors: int =
         num_cpus=1,
         num_gpus=gpus,
     )
-    table = pa.concat_tables(ray.get(ds.to_arrow_refs()))
-    emb = table["embedding"].combine_chunks()
-    vecs = np.asarray(emb.values.to_numpy(zero_copy_only=False), np.float32).reshape(len(emb), -1)
-    return ClipVectors(np.asarray(table["sequence_id"].to_pylist(), dtype=object), vecs)
+    limit_read_ahead(ds, EMBED_BUFFER_BYTES_PER_ACTOR * max(2, actors))
+    acc = SequenceVectors(split_of)
+    for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+        acc.add(np.asarray(batch["sequence_id"].to_pylist(), dtype=object), _vectors(batch["embedding"]))
+    return acc
 
 
-def gallery_vectors(model: ModelInfo, gallery: str) -> ClipVectors:
-    """Clip vectors from a gallery made by `gait index` with this model."""
-    from pipeline.identify.gallery import read_gallery, vectors
+def limit_read_ahead(ds: Any, object_store_bytes: int) -> None:
+    """Cap the object-store bytes this dataset's execution may hold (its own context, not the process's)."""
+    limits = ds.context.execution_options.resource_limits
+    cap = min(limits.object_store_memory, object_store_bytes)
+    ds.context.execution_options.resource_limits = limits.copy(object_store_memory=cap)
 
-    table = read_gallery(gallery, model.version)
+
+def _vectors(column: Any) -> np.ndarray:
+    """A fixed-size-list column of vectors → [N, D] float32 (`flatten` honours a sliced array's offset)."""
+    col = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+    return np.asarray(col.flatten().to_numpy(zero_copy_only=False), np.float32).reshape(len(col), -1)
+
+
+def gallery_vectors(model: ModelInfo, gallery: str, split_of: dict[str, str]) -> SequenceVectors:
+    """Clip vectors from a gallery made by `gait index` with this model, as per-sequence sums."""
+    from pipeline.identify.gallery import read_gallery
+
+    table = read_gallery(gallery, model.version, columns=["sequence_id", "clip_index", "embedding"])
     clips = table.filter(table["clip_index"].to_numpy() >= 0)
-    return ClipVectors(np.asarray(clips["sequence_id"].to_pylist(), dtype=object), vectors(clips))
+    del table
+    acc = SequenceVectors(split_of)
+    for batch in clips.to_batches(max_chunksize=4096):
+        acc.add(np.asarray(batch["sequence_id"].to_pylist(), dtype=object), _vectors(batch["embedding"]))
+    return acc
 
 
 def _sequences(ids: list[str], vecs: np.ndarray, manifest: dict[str, dict[str, Any]]) -> Sequences:
@@ -147,14 +177,12 @@ def svm_metrics(
 
 
 def gei_sequences(shards: str, manifest: dict[str, dict[str, Any]]) -> dict[str, Sequences] | None:
-    """The baseline's projected GEIs for gallery and probe, PCA + LDA fitted on the training subjects."""
-    from pipeline.ingest.shards import load_clips
-
+    """The baseline's projected GEIs for gallery and probe, PCA + LDA fitted on the training subjects. The GEIs
+    are accumulated from the shards a batch of clips at a time (`stream_geis`)."""
     meta = read_meta(shards)
     if not meta["columns"].get("silhouettes"):
         return None
-    c = load_clips(shards, columns=["sequence_id", "frame_start", "num_frames", "silhouettes"])
-    ids, geis = sequence_geis(c["silhouettes"], c["sequence_id"], c["frame_start"], c["num_frames"])
+    ids, geis = stream_geis(shards, splits=GEI_SPLITS)
     known = np.array([i in manifest for i in ids], dtype=bool)
     keep_ids, geis = np.array(ids, dtype=object)[known], geis[known]
     split = np.array([manifest[s]["split"] for s in keep_ids])
@@ -195,13 +223,15 @@ def evaluate(
     splits = {r["split"] for r in manifest.values()}
     if not {"gallery", "probe"} <= splits:
         raise ValueError(f"{shards} has no gallery/probe split (splits: {sorted(splits)}); preprocess with a protocol")
+    split_of = {s: r["split"] for s, r in manifest.items()}
     if gallery:
-        clips = gallery_vectors(model, gallery)
+        vectors = gallery_vectors(model, gallery, split_of)
         source = f"gallery {gallery}"
     else:
-        clips = embed_shards(model, shards, ["gallery", "probe", "val"], actors, gpus)
+        vectors = embed_shards(model, shards, ["gallery", "probe", "val"], split_of, actors, gpus)
         source = f"shards {shards}"
-    means = clips.means()
+    means = vectors.means()
+    clips = vectors.clip_vectors()  # the gallery's and validation's clips: the SVM's enrolment and impostors
     g, p = _split_sequences(means, manifest, "gallery"), _split_sequences(means, manifest, "probe")
     missing = sum(1 for s, r in manifest.items() if r["split"] in ("gallery", "probe") and s not in means)
     if not len(g) or not len(p):
@@ -250,6 +280,8 @@ def evaluate(
         "identical_views": "excluded",
         "methods": methods,
         "rank1": {name: {c: m["rank"][c]["rank1"] for c in conditions} for name, m in methods.items() if "rank" in m},
+        "map": {name: {c: m["rank"][c]["map"] for c in conditions} for name, m in methods.items() if "rank" in m},
+        "map_definition": MAP_DEFINITION,
         "seconds": round(time.perf_counter() - t0, 2),
     }
     out.mkdir(parents=True, exist_ok=True)

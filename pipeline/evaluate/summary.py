@@ -7,21 +7,43 @@ from typing import Any
 from pipeline.evaluate.plots import LABEL
 
 
+def _pct(x: float | None, width: int) -> str:
+    return f"{'–':>{width}}" if x is None else f"{100 * x:>{width}.1f}"
+
+
+def _view(v: str) -> str:
+    return "any" if int(v) < 0 else v
+
+
 def summary_lines(metrics: dict[str, Any]) -> list[str]:
     conds = metrics["conditions"]
     width = max(len(v) for v in LABEL.values())
-    head = f"  {'rank-1 (%)':<{width}}" + "".join(f"{c.upper():>7}" for c in conds) + f"{'EER':>8}"
+    methods = {name: m for name, m in metrics["methods"].items() if "rank" in m}
+    block = 7 * len(conds)
+    columns = "".join(f"{c.upper():>7}" for c in conds)
     lines = [
         f"evaluate: {metrics['probe_sequences']} probe vs {metrics['gallery_sequences']} gallery sequences of "
         f"held-out subjects, protocol {metrics['protocol']}, cross-view (identical views excluded)",
-        head,
+        f"  {'':<{width}}{'rank-1 (%)':>{block}}  {'mAP (%)':>{block}}",
+        f"  {'':<{width}}{columns}  {columns}{'EER':>9}",
     ]
     for name, m in metrics["methods"].items():
-        if "rank" not in m:
+        if name not in methods:
             lines.append(f"  {LABEL.get(name, name):<{width}}  ({m.get('skipped', 'not run')})")
             continue
-        cells = "".join(f"{100 * m['rank'][c]['rank1']:>7.1f}" for c in conds)
-        lines.append(f"  {LABEL.get(name, name):<{width}}{cells}{100 * m['verification']['eer']:>7.1f}%")
+        rank1 = "".join(_pct(m["rank"][c]["rank1"], 7) for c in conds)
+        maps = "".join(_pct(m["rank"][c].get("map"), 7) for c in conds)
+        lines.append(f"  {LABEL.get(name, name):<{width}}{rank1}  {maps}{100 * m['verification']['eer']:>8.1f}%")
+    views = list(next(iter(methods.values()))["rank"][conds[0]]["rank1_per_probe_view"]) if methods else []
+    if len(views) > 1:  # the papers' table: each probe view against the other gallery views
+        lines.append("  rank-1 per probe view (%), each the mean over the other gallery views")
+        lines.append(f"  {'':<{width + 4}}" + "".join(f"{_view(v):>6}" for v in views) + f"{'mean':>6}")
+        for name, m in methods.items():
+            for c in conds:
+                per = m["rank"][c]["rank1_per_probe_view"]
+                row = "".join(_pct(per.get(v), 6) for v in views)
+                mean = _pct(m["rank"][c]["rank1"], 6)
+                lines.append(f"  {LABEL.get(name, name):<{width}} {c.upper():<3}{row}{mean}")
     s = metrics["methods"]["network"]["svm"]
     lines.append(
         f"  linear SVM on the network's vectors: accuracy {100 * s['accuracy']:.1f}% (closed set), "

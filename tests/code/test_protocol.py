@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_curve
 
-from pipeline.evaluate.protocol import Sequences, cmc, cross_view_rank, distances
+from pipeline.evaluate.protocol import Sequences, average_precision, cmc, cross_view_rank, distances
 from pipeline.evaluate.verification import Verification, pair_scores
 
 
@@ -93,3 +93,54 @@ def test_eer_and_tar_at_far_by_hand():
     assert v.tar_at(0.34) == pytest.approx(1.0)  # threshold 0.4 accepts every genuine pair and one impostor
     perfect = roc_curve([1, 1, 0, 0], [3.0, 2.0, 1.0, 0.0], drop_intermediate=False)
     assert Verification(*perfect, 2, 2).eer == 0.0
+
+
+# mAP and the per-probe-view table, by hand. 1-D vectors; gallery view 0: A at 0 and 2, B at 5; view 90: B at 10,
+# A at 20, B at 30.
+MAP_GALLERY = seqs(
+    [
+        (0, "A", "nm", 0),
+        (2, "A", "nm", 0),
+        (5, "B", "nm", 0),
+        (10, "B", "nm", 90),
+        (20, "A", "nm", 90),
+        (30, "B", "nm", 90),
+    ]
+)
+MAP_PROBES = seqs(
+    [
+        (9, "A", "nm", 0),  # vs view 90: B 1, A 11, B 21 → A 2nd: rank-1 ✗, AP = 1/2
+        #                     (vs view 0, left out: B 4, A 7, A 9 → hits at 2, 3: AP = (1/2 + 2/3) / 2)
+        (4, "B", "nm", 90),  # vs view 0: B 1, A 2, A 4 → B 1st: rank-1 ✓, AP = 1
+        #                     (vs view 90, left out: B 6, A 16, B 26 → hits at 1, 3: AP = (1 + 2/3) / 2)
+        (1.5, "A", "nm", 90),  # vs view 0: A 0.5, A 1.5, B 3.5 → hits at 1, 2: rank-1 ✓, AP = 1
+        #                       (vs view 90, left out: B 8.5, A 18.5, B 28.5 → hit at 2: AP = 1/2)
+        (3, "C", "bg", 0),  # nobody in the gallery: a rank-1 miss, no AP
+    ]
+)
+
+
+def test_average_precision_by_hand():
+    d = np.array([[1.0, 2.0, 3.0, 4.0], [4.0, 3.0, 2.0, 1.0]])
+    gallery = np.array(["B", "A", "B", "A"])
+    # probe 1 (A): hits at ranks 2 and 4 → (1/2 + 2/4) / 2; probe 2 (A): ranks 1 and 3 → (1 + 2/3) / 2
+    ap = average_precision(d, np.array(["A", "A"]), gallery)
+    np.testing.assert_allclose(ap, [0.5, (1 + 2 / 3) / 2])
+    assert np.isnan(average_precision(d[:1], np.array(["Z"]), gallery)[0])  # nothing to retrieve: undefined
+
+
+def test_map_and_rank1_per_probe_view_leave_out_identical_views():
+    res = cross_view_rank(MAP_GALLERY, MAP_PROBES, max_rank=2)
+    nm = res["nm"]
+    np.testing.assert_allclose(nm.ap_matrix, [[(1 / 2 + 2 / 3) / 2, 0.5], [1.0, ((1 + 2 / 3) / 2 + 0.5) / 2]])
+    np.testing.assert_allclose(nm.map_per_probe_view, [0.5, 1.0])  # view 0: only its view-90 pair; view 90: (1+1)/2
+    assert nm.map == pytest.approx(0.75)  # with the diagonal kept: (0.5417 + 0.8333) / 2 = 0.6875
+    np.testing.assert_allclose(nm.per_probe_view[:, 0], [0.0, 1.0])
+    assert nm.rank1 == 0.5
+    d = nm.to_dict()
+    assert d["rank1_per_probe_view"] == {"0": 0.0, "90": 1.0}
+    assert d["map_per_probe_view"] == {"0": 0.5, "90": 1.0} and d["map"] == pytest.approx(0.75)
+    assert d["map_matrix"][0][1] == 0.5
+    # BG: a probe whose subject is in no gallery: rank-1 counts it as a miss, mAP has nothing to average
+    bg = res["bg"].to_dict()
+    assert bg["rank1"] == 0.0 and bg["map"] is None and bg["map_per_probe_view"] == {"0": None, "90": None}

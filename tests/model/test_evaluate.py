@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from pipeline.cli import main
+from pipeline.evaluate.gei import stream_geis
 from pipeline.evaluate.run import evaluate
 from pipeline.identify.index import index_archive
+from pipeline.ingest.shards import load_clips
+from tests.code.test_evaluate_streaming import in_memory_geis
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +36,12 @@ def test_metrics_cover_the_protocol(report):
             assert cmc[1] == 1.0  # two test subjects: everybody is found by rank 2
             matrix = r["rank"][cond]["rank1_matrix"]
             assert len(matrix) == 2 and all(len(row) == 2 for row in matrix)
+            # the papers' table: rank-1 per probe view (the other gallery view), and mAP over the same pairs
+            per_view = r["rank"][cond]["rank1_per_probe_view"]
+            assert set(per_view) == {"54", "90"}
+            assert np.mean(list(per_view.values())) == pytest.approx(r["rank"][cond]["rank1"])
+            assert 0.0 < r["rank"][cond]["map"] <= 1.0 and set(r["rank"][cond]["map_per_probe_view"]) == {"54", "90"}
+            assert saved["map"][method][cond] == r["rank"][cond]["map"]
         v = r["verification"]
         assert 0.0 <= v["eer"] <= 1.0 and {"tar@far=0.01", "tar@far=0.001"} <= set(v)
         assert saved["rank1"][method]["nm"] == r["rank"]["nm"]["rank1"]
@@ -40,17 +50,27 @@ def test_metrics_cover_the_protocol(report):
     assert svm["threshold_from"] == "impostor vectors"  # the validation sequences of training subjects
     assert set(svm["per_condition"]) == {"nm", "bg", "cl"}
     assert saved["methods"]["gei"]["model"]["lda_components"] == 2  # 3 training subjects → C − 1 axes
-    assert m["report"] == str(out / "report.html")
+    assert m["report"] == str(out / "report.html") and "precision@k" in saved["map_definition"]
 
 
 def test_report_is_self_contained_with_its_figures(report):
     out, _ = report
     html = (out / "report.html").read_text()
-    for name in ("cmc.png", "roc.png", "rank1_views.png", "rank1_views_gei.png", "confusion.png"):
+    per_view = [f"rank1_per_view_{c}.png" for c in ("nm", "bg", "cl")]
+    for name in ("cmc.png", "roc.png", "rank1_views.png", "rank1_views_gei.png", "confusion.png", *per_view):
         assert (out / "plots" / name).stat().st_size > 1000, name
         assert f'href="plots/{name}"' in html
-    assert html.count("data:image/png;base64,") == 5
+    assert html.count("data:image/png;base64,") == 8
     assert "GEI + PCA + LDA" in html and "identical views are left out" in html
+    assert "mAP per probe view" in html and "Rank-1 per probe view" in html and "mAP NM" in html
+
+
+def test_streamed_geis_equal_the_in_memory_geis_on_real_shards(tiny_shards):
+    c = load_clips(str(tiny_shards), columns=["sequence_id", "frame_start", "num_frames", "silhouettes"])
+    ids, geis = in_memory_geis(c["silhouettes"], c["sequence_id"], c["frame_start"], c["num_frames"])
+    streamed_ids, streamed = stream_geis(str(tiny_shards), rows=5)
+    assert streamed_ids == ids
+    np.testing.assert_array_equal(streamed, geis)
 
 
 def test_gallery_from_gait_index_gives_the_same_figures(report, local_model, tiny_shards, tmp_path, capsys):
@@ -63,6 +83,7 @@ def test_gallery_from_gait_index_gives_the_same_figures(report, local_model, tin
     assert main([*args, "--out", str(out), "--baseline", "none"]) == 0
     printed = capsys.readouterr().out
     assert "network (GaitNN)" in printed and "report:" in printed and "NM" in printed
+    assert "mAP (%)" in printed and "rank-1 per probe view (%)" in printed
     m = json.loads((out / "metrics.json").read_text())
     assert m["vectors_from"] == f"gallery {gallery}" and "gei" not in m["methods"]
     for cond in ("nm", "bg", "cl"):
