@@ -78,7 +78,12 @@ def embed_clips(embedder: Any, clips: np.ndarray, batch: int = 32) -> np.ndarray
 
 
 def split_embedder(embedder: Any) -> tuple[Any, Any]:
-    """(frame → features network, features → vector network) of an embedder made by `build_embedder`."""
+    """(frame → features network, features → vector network) of an embedder made by `build_embedder`, or of the
+    set model's (models/set_net.py)."""
+    if any(layer.name == "set_pool" for layer in embedder.layers):
+        from pipeline.models.set_net import split_embedder as split_set
+
+        return split_set(embedder)
     return embedder.get_layer("per_frame_features").layer, embedder.layers[-1]
 
 

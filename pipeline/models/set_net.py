@@ -80,6 +80,19 @@ def embedder(net: keras.Model) -> keras.Model:
     return keras.Model(net.inputs, net.output["embedding"], name="set_embedder")
 
 
+TAIL = ("set_pool", "strips", "parts", "flatten_parts", "embedding")  # the layers after the per-frame CNN
+
+
+def split_embedder(embedder: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """(frame → feature map, feature maps of a clip's frames [B, T, h, w, C] → vector) of a set embedder, so that
+    the frames that overlapping clips share go through the CNN once (identify/embed.py)."""
+    cnn = embedder.get_layer("per_frame").layer
+    x = maps = keras.Input(shape=(None, *cnn.output_shape[1:]), name="frame_maps")
+    for name in TAIL:
+        x = embedder.get_layer(name)(x)
+    return cnn, keras.Model(maps, x, name="set_tail")
+
+
 def build_set_classifier(net: keras.Model, num_classes: int) -> keras.Model:
     """The training model: `parts` for the triplet loss, and per-strip cosines to the training subjects
     (`logits`) behind a batch norm neck (GaitBase's BNNeck: the softmax and the triplet loss then pull on

@@ -33,6 +33,16 @@ def test_a_set_does_not_depend_on_frame_order():
     assert not np.allclose(emb(clip, training=False), emb(other, training=False), atol=1e-4)
 
 
+def test_shared_frames_give_the_same_vectors_as_whole_clips():
+    """gait index and evaluate push each distinct frame of overlapping clips through the CNN once."""
+    from pipeline.identify.embed import embed_clips, embed_clips_shared
+
+    emb = set_net.embedder(set_net.build_set_net((32, 24), stem_stride=2, **SMALL))
+    frames = np.random.default_rng(0).integers(0, 256, (20, 32, 24), dtype=np.uint8)
+    clips = np.stack([frames[i : i + 8] for i in range(0, 13, 4)])  # overlapping windows of one sequence
+    np.testing.assert_allclose(embed_clips_shared(emb, clips), embed_clips(emb, clips), atol=1e-5)
+
+
 def test_batch_all_triplet_loss_is_zero_when_people_are_apart_and_positive_when_mixed():
     loss = set_net.batch_all_triplet_loss(0.2)
     labels = tf.constant([0, 0, 1, 1])
