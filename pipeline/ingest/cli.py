@@ -7,17 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.config import add_config_arguments
 from pipeline.ingest.config import DETECTORS, PRESETS, PreprocessConfig
+from pipeline.ingest.layouts import LAYOUTS
 from pipeline.synth.cli import parse_size
 
-LAYOUT_CHOICES = (
-    "synthetic",
-    "casia-a",
-    "casia-b-video",
-    "casia-b-frames",
-    "casia-b-silhouette",
-    "opengait-pkl",
-    "generic",
-)
+LAYOUT_CHOICES = tuple(name for name in LAYOUTS if name != "stream")  # a stream is told by its URL
 PROTOCOL_CHOICES = ("auto", "casia-b", "casia-a", "synthetic", "subject")
 
 # option → (config field, type, help)
