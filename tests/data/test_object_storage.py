@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.common import model_store
 from pipeline.ingest.storage import list_files, read_bytes, replace_dir
+from pipeline.train.loops import WEIGHTS
 
 pytest.importorskip("moto.server")
 
@@ -209,5 +210,5 @@ def test_ray_train_checkpoints_in_the_bucket(ray_s3, tiny_shards, tmp_path):
     )
     assert result.weights.is_file() and len(result.history) == 1
     keys = _keys(s3, "checkpoints/p")
-    assert any(k.endswith("/weights.h5") for k in keys) and any(k.endswith("/state.json") for k in keys)
+    assert any(k.endswith(f"/{WEIGHTS}") for k in keys) and any(k.endswith("/state.json") for k in keys)
     assert latest_checkpoint(storage, "p").startswith(f"{storage}/p/checkpoint_")
