@@ -5,11 +5,12 @@ the number of clips.
 
 Each size trains in a fresh process (`gait train --steps-per-epoch STEPS --gait-epochs 1`: Ray, Ray Train's
 worker, Ray Data's readers and the validation pass start anew), and the summed RSS of its whole process tree
-(driver, raylet, Ray workers) is sampled every 0.1 s (bench/memory.py; an upper bound, since shared pages count
-once per process that maps them). The smaller size is a view of SHARDS holding an evenly spaced `fraction` of the
-people (bench_evaluate_memory.subset_view), so the sizes differ in clips by about 1/fraction. Both take the same
-number of steps: what differs is only how much data there is to stream. Results: bench/results/train_memory.json.
-"""
+(driver, raylet, Ray workers) is sampled every 0.1 s (bench/memory.py): RSS (an upper bound: the object store's
+shared pages count once per process that maps them), PSS (shared pages divided among those processes: the tree's
+real footprint) and private (anonymous) memory. The ratio reported is PSS's. The smaller size is a view of SHARDS
+holding an evenly spaced `fraction` of the people (bench_evaluate_memory.subset_view), so the sizes differ in
+clips by about 1/fraction. Both take the same number of steps: what differs is only how much data there is to
+stream. Results: bench/results/train_memory.json."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def train_peak(shards: Path, out: Path, preset: str, steps: int) -> dict:
     cmd += ["--steps-per-epoch", str(steps), "--gait-epochs", "1", "--overwrite"]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    with PeakMemory(root=proc.pid) as mem:
+    with PeakMemory(root=proc.pid, detail=True) as mem:
         output, _ = proc.communicate()
     if proc.returncode:
         raise SystemExit(f"gait train failed on {shards}:\n{output[-3000:]}")
@@ -48,7 +49,9 @@ def train_peak(shards: Path, out: Path, preset: str, steps: int) -> dict:
         "shards": str(shards),
         "train_clips": clips,
         "train_people": people,
-        "peak_rss_gib": round(mem.peak / 2**30, 3),
+        "peak_rss_gib": round(mem.peak / 2**30, 3),  # shared pages (the object store) once per process mapping them
+        "peak_pss_gib": round(mem.peak_pss / 2**30, 3),  # shared pages divided among the processes mapping them
+        "peak_private_gib": round(mem.peak_anon / 2**30, 3),  # anonymous memory: what the processes hold of their own
         "seconds": round(time.perf_counter() - t0, 1),
     }
 
@@ -68,7 +71,7 @@ def main() -> None:
             print(f"gait train on {shards} ({args.steps} steps) …", flush=True)
             runs.append(train_peak(shards, Path(d) / f"model-{len(runs)}", args.preset, args.steps))
             print(f"  {runs[-1]}", flush=True)
-    growth = runs[1]["peak_rss_gib"] / runs[0]["peak_rss_gib"]
+    growth = runs[1]["peak_pss_gib"] / runs[0]["peak_pss_gib"]
     clips = runs[1]["train_clips"] / runs[0]["train_clips"]
     result = {
         "command": f"python bench/bench_train_memory.py {args.shards} --fraction {args.fraction} "
@@ -76,14 +79,17 @@ def main() -> None:
         "machine": {"python": platform.python_version()},
         "runs": runs,
         "clips_ratio": round(clips, 2),
-        "peak_ratio": round(growth, 3),
+        "peak_pss_ratio": round(growth, 3),
+        "peak_rss_ratio": round(runs[1]["peak_rss_gib"] / runs[0]["peak_rss_gib"], 3),
+        "peak_private_ratio": round(runs[1]["peak_private_gib"] / runs[0]["peak_private_gib"], 3),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(
-        f"gait train peak memory: {runs[0]['peak_rss_gib']:.2f} GiB with {runs[0]['train_clips']} training clips, "
-        f"{runs[1]['peak_rss_gib']:.2f} GiB with {runs[1]['train_clips']} (x{clips:.2f} clips, x{growth:.2f} memory; "
-        f"written to {RESULTS})"
+        f"gait train peak memory (PSS of the process tree): {runs[0]['peak_pss_gib']:.2f} GiB with "
+        f"{runs[0]['train_clips']} training clips, {runs[1]['peak_pss_gib']:.2f} GiB with {runs[1]['train_clips']} "
+        f"(x{clips:.2f} clips, x{growth:.2f} memory; RSS x{result['peak_rss_ratio']:.2f}, private "
+        f"x{result['peak_private_ratio']:.2f}; written to {RESULTS})"
     )
 
 

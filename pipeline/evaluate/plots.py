@@ -11,7 +11,7 @@ from pipeline.evaluate.protocol import ConditionResult
 from pipeline.evaluate.verification import Verification
 
 STYLE = {"network": "-", "gei": "--"}
-LABEL = {"network": "network (GaitNN)", "gei": "GEI + PCA + LDA"}
+LABEL = {"network": "network", "gei": "GEI + PCA + LDA"}  # the network is whichever the model directory holds
 
 
 def _plt():

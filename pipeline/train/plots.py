@@ -1,4 +1,5 @@
-"""Training curves as a PNG: loss and accuracy per stage, train against validation, and pose PCK."""
+"""Training curves as a PNG: loss and accuracy per stage, train against validation, pose PCK, and the set
+stage's rank-1 of the validation people per condition."""
 
 from __future__ import annotations
 
@@ -18,7 +19,13 @@ PANELS = {
         ("val_rank1", None, "rank-1, held-out clips"),
     ],
     "presence": [("loss", "val_loss", "binary cross-entropy"), ("accuracy", "val_accuracy", "accuracy")],
+    "set": [
+        ("loss", None, "triplet + cross-entropy"),
+        ("logits_part_accuracy", None, "accuracy (training people)"),
+        (("val_rank1_nm", "val_rank1_bg", "val_rank1_cl"), None, "rank-1, validation people"),
+    ],
 }
+LABELS = {"val_rank1_nm": "NM", "val_rank1_bg": "BG", "val_rank1_cl": "CL"}
 
 
 def plot_curves(histories: dict[str, list[dict[str, Any]]], path: Path) -> Path:
@@ -30,9 +37,10 @@ def plot_curves(histories: dict[str, list[dict[str, Any]]], path: Path) -> Path:
         epochs = [h["epoch"] + 1 for h in rows]
         for c, (train_key, val_key, title) in enumerate(PANELS[stage]):
             ax = axes[r][c]
-            if any(train_key in h for h in rows):
-                label = "validation" if train_key.startswith("val_") else "train"
-                ax.plot(epochs, [h.get(train_key) for h in rows], marker="o", label=label)
+            for key in (train_key,) if isinstance(train_key, str) else train_key:
+                if any(key in h for h in rows):
+                    label = LABELS.get(key, "validation" if key.startswith("val_") else "train")
+                    ax.plot(epochs, [h.get(key) for h in rows], marker="o", label=label)
             if val_key and any(val_key in h for h in rows):
                 ax.plot(epochs, [h.get(val_key) for h in rows], marker="o", label="validation")
             ax.set_title(f"{stage}: {title}", fontsize=10)
