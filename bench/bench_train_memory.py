@@ -40,7 +40,7 @@ def train_peak(shards: Path, out: Path, preset: str, steps: int) -> dict:
     cmd += ["--steps-per-epoch", str(steps), "--gait-epochs", "1", "--overwrite"]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    with PeakMemory(root=proc.pid, detail=True) as mem:
+    with PeakMemory(interval=1.0, root=proc.pid, detail=True) as mem:  # PSS sampling is costly: once a second
         output, _ = proc.communicate()
     if proc.returncode:
         raise SystemExit(f"gait train failed on {shards}:\n{output[-3000:]}")
