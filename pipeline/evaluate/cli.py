@@ -50,6 +50,13 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
 
     if not (args.model and args.shards):
         raise SystemExit("gait evaluate: give --model and --shards, or --config (they then come from its workdir)")
+    if args.config and args.gallery and not _has_gallery(args.gallery):
+        from pipeline.config import load_config
+
+        if args.gallery == load_config(args.config, args.workdir).defaults("evaluate").get("gallery"):
+            # the config's WORKDIR/gallery before any `gait index`: the shards' clips are embedded instead
+            print(f"evaluate: no gallery at {args.gallery} yet; embedding the shards' clips", flush=True)
+            args.gallery = None
     try:
         metrics = evaluate(
             args.model,
@@ -64,3 +71,9 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"gait evaluate: {exc}") from exc
     return metrics
+
+
+def _has_gallery(uri: str) -> bool:
+    from pipeline.ingest.storage import is_dir, resolve
+
+    return is_dir(*resolve(uri))

@@ -224,14 +224,10 @@ def evaluate(
     if not {"gallery", "probe"} <= splits:
         raise ValueError(f"{shards} has no gallery/probe split (splits: {sorted(splits)}); preprocess with a protocol")
     split_of = {s: r["split"] for s, r in manifest.items()}
-    vectors = None
     if gallery:
-        try:
-            vectors = gallery_vectors(model, gallery, split_of)
-            source = f"gallery {gallery}"
-        except FileNotFoundError as exc:  # e.g. `--config` before any `gait index`: the shards have the clips
-            print(f"evaluate: {exc}; embedding the shards' clips instead", flush=True)
-    if vectors is None:
+        vectors = gallery_vectors(model, gallery, split_of)
+        source = f"gallery {gallery}"
+    else:
         vectors = embed_shards(model, shards, ["gallery", "probe", "val"], split_of, actors, gpus)
         source = f"shards {shards}"
     means = vectors.means()
