@@ -44,7 +44,7 @@ def pose_dataset(shards: str, splits: tuple[str, ...], per_clip: int) -> Any:
     return ds.map_batches(_pick_frames, fn_kwargs={"per_clip": per_clip}, batch_format="numpy").materialize()
 
 
-def _with_labels(batch: dict[str, np.ndarray], classes: dict[str, int], column: str) -> dict[str, np.ndarray]:
+def clips_with_labels(batch: dict[str, np.ndarray], classes: dict[str, int], column: str) -> dict[str, np.ndarray]:
     clips = batch[column]
     if clips.ndim == 4:  # silhouettes [B, T, H, W] → [B, T, H, W, 1]
         clips = clips[..., None]
@@ -74,7 +74,7 @@ def gait_dataset(
     index = {s: i for i, s in enumerate(classes)}
     ds = read_clips(shards, columns=[column, "subject", "sequence_id", "condition"], splits=splits)
     ds = ds.filter(lambda row: row["subject"] in index)
-    ds = ds.map_batches(_with_labels, fn_kwargs={"classes": index, "column": column}, batch_format="numpy")
+    ds = ds.map_batches(clips_with_labels, fn_kwargs={"classes": index, "column": column}, batch_format="numpy")
     if shuffle_seed is not None:
         ds = ds.random_shuffle(seed=shuffle_seed)
     return ds.materialize() if materialize else ds

@@ -91,12 +91,12 @@ def datasets(shards: str, classes: list[str], column: str, seed: int) -> dict[st
     from ray.data.expressions import col
 
     from pipeline.ingest.shards import read_clips
-    from pipeline.train.data import VAL_SPLITS, _with_labels
+    from pipeline.train.data import VAL_SPLITS, clips_with_labels
 
     index = {s: i for i, s in enumerate(classes)}
     train = read_clips(shards, [column, "subject", "sequence_id", "condition"], ["train"], shuffle_seed=seed)
     train = train.filter(expr=col("subject").is_in(list(index)))  # pushed down to the Parquet reader
-    train = train.map_batches(_with_labels, fn_kwargs={"classes": index, "column": column}, batch_format="numpy")
+    train = train.map_batches(clips_with_labels, fn_kwargs={"classes": index, "column": column}, batch_format="numpy")
     columns = [column, "subject", "sequence_id", "condition", "sequence", "view", "clip_index"]
     val = read_clips(shards, columns, list(VAL_SPLITS))
     # Each epoch's validation takes a sequence's first two clips (CASIA-B: 60 of its ~80 frames): a tenth of an
