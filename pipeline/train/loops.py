@@ -19,13 +19,8 @@ from typing import Any
 import numpy as np
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from pipeline.train.checkpoints import STATE, WEIGHTS
 from pipeline.train.config import TrainConfig
-
-# Keras v3 weights (the ".weights.h5" suffix): saved by each layer's path in the model, so nested models and
-# repeated layer names (three GaitNN branches around one silhouette encoder) save and load; legacy HDF5 by layer
-# name failed on them ("Unable to synchronously create dataset (name already exists)").
-WEIGHTS = "model.weights.h5"
-STATE = "state.json"
 
 
 # -- models of each stage ------------------------------------------------------------------------------------

@@ -73,7 +73,7 @@ class RaySession:
         # (seen: a kill just after epoch 1's report restarted from scratch); the checkpoints persisted in
         # storage are complete once `report` returns. The more advanced of the two wins; with none from Train
         # (a re-run of a stopped job), storage's.
-        from pipeline.train.trainer import checkpoint_progress, latest_checkpoint
+        from pipeline.train.checkpoints import checkpoint_progress, latest_checkpoint
 
         ckpt = ray.train.get_checkpoint()
         stored = latest_checkpoint(self.storage_path, self.name) if self.storage_path and self.name else None
@@ -93,7 +93,7 @@ class RaySession:
 
 
 def _train_progress(ckpt: Any) -> tuple[int, bool]:
-    from pipeline.train.trainer import checkpoint_progress
+    from pipeline.train.checkpoints import checkpoint_progress
 
     with ckpt.as_directory() as d:
         return checkpoint_progress(d)

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.common.ray_init import runtime_env
+from pipeline.train.checkpoints import STATE, WEIGHTS
 from pipeline.train.config import TrainConfig
-from pipeline.train.loops import STATE, WEIGHTS, stage_loop
+from pipeline.train.loops import stage_loop
 from pipeline.train.session import LocalSession
 
 STREAMING_STAGES = ("set",)
@@ -47,40 +48,6 @@ def per_worker_parts(datasets: dict[str, Any], workers: int) -> dict[str, Any]:
         for rank, part in enumerate(ds.split(workers, equal=True)):
             parts[f"{name}_{rank}"] = part
     return parts
-
-
-def checkpoint_progress(path: str) -> tuple[int, bool]:
-    """(epochs done, final) of a checkpoint directory or URI; (-1, False) when its state cannot be read."""
-    from pipeline.ingest.storage import resolve
-
-    fs, p = resolve(path)
-    try:
-        with fs.open_input_stream(f"{p.rstrip('/')}/{STATE}") as fh:
-            state = json.loads(fh.read())
-    except (FileNotFoundError, OSError, ValueError):
-        return (-1, False)
-    return (len(state["history"]), bool(state["final"]))
-
-
-def latest_checkpoint(storage_path: str, name: str) -> str | None:
-    """The most advanced checkpoint an earlier run of `name` left in `storage_path` (None if none): Ray Train
-    resumes from checkpoints within a run; a re-run of a stopped job is resumed from here."""
-    import pyarrow.fs as pafs
-
-    from pipeline.ingest.storage import resolve, to_uri
-
-    fs, root = resolve(storage_path)
-    run = f"{root.rstrip('/')}/{name}"
-    if fs.get_file_info(run).type != pafs.FileType.Directory:
-        return None
-    best, best_key = None, (-1, False)
-    for info in fs.get_file_info(pafs.FileSelector(run)):
-        if info.type != pafs.FileType.Directory or not info.base_name.startswith("checkpoint_"):
-            continue
-        key = checkpoint_progress(to_uri(fs, info.path))  # (-1, False): an incomplete upload
-        if key > best_key:
-            best, best_key = info.path, key
-    return to_uri(fs, best) if best else None
 
 
 def fit_stage(

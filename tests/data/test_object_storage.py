@@ -14,7 +14,7 @@ import pytest
 
 from pipeline.common import model_store
 from pipeline.ingest.storage import list_files, read_bytes, replace_dir
-from pipeline.train.loops import WEIGHTS
+from pipeline.train.checkpoints import WEIGHTS
 
 pytest.importorskip("moto.server")
 
@@ -196,8 +196,9 @@ def test_ray_train_checkpoints_in_the_bucket(ray_s3, tiny_shards, tmp_path):
     """Workers write their checkpoints to an s3:// storage_path; the driver reads the best weights back through
     Ray Train's Result/Checkpoint, as it would from a worker on another node."""
     from pipeline.train import data
+    from pipeline.train.checkpoints import latest_checkpoint
     from pipeline.train.config import StageConfig
-    from pipeline.train.trainer import fit_stage, latest_checkpoint
+    from pipeline.train.trainer import fit_stage
     from tests.model.conftest import TINY
 
     s3 = ray_s3
