@@ -76,7 +76,8 @@ import numpy as np
 import pyarrow as pa
 import ray
 from pipeline.common.ray_init import ensure_ray
-from pipeline.evaluate.run import EMBED_BUFFER_BYTES_PER_ACTOR, limit_read_ahead
+from pipeline.common.read_ahead import limit_read_ahead
+from pipeline.evaluate.run import EMBED_BUFFER_BYTES_PER_ACTOR
 from pipeline.ingest.shards import read_clips
 
 class Nothing:

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 
 from pipeline.common.atomic import atomic_write_json
 from pipeline.common.model_store import REPORTS_DIR
+from pipeline.common.read_ahead import limit_read_ahead
 from pipeline.evaluate.gei import GeiBaseline, stream_geis
 from pipeline.evaluate.protocol import ConditionResult, Sequences, cross_view_rank
 from pipeline.evaluate.vectors import ClipVectors, SequenceVectors
@@ -87,13 +88,6 @@ def embed_shards(
     for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
         acc.add(np.asarray(batch["sequence_id"].to_pylist(), dtype=object), _vectors(batch["embedding"]))
     return acc
-
-
-def limit_read_ahead(ds: Any, object_store_bytes: int) -> None:
-    """Cap the object-store bytes this dataset's execution may hold (its own context, not the process's)."""
-    limits = ds.context.execution_options.resource_limits
-    cap = min(limits.object_store_memory, object_store_bytes)
-    ds.context.execution_options.resource_limits = limits.copy(object_store_memory=cap)
 
 
 def _vectors(column: Any) -> np.ndarray:

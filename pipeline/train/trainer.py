@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.common.ray_init import runtime_env
+from pipeline.common.read_ahead import READ_AHEAD_BYTES, capped_ingest_options, limit_read_ahead
 from pipeline.train.checkpoints import STATE, WEIGHTS
 from pipeline.train.config import TrainConfig
 from pipeline.train.loops import stage_loop
@@ -64,6 +65,9 @@ def fit_stage(
     """Train `stage` and copy its best weights to `dest`. Same `name` and `storage_path` → resume that run."""
     config = {"stage": stage, "train": cfg.to_dict(), "spec": spec, "crash": crash}
     if cfg.workers == 0:
+        if stage in STREAMING_STAGES:
+            for ds in datasets.values():
+                limit_read_ahead(ds, READ_AHEAD_BYTES)
         session = LocalSession(datasets)
         stage_loop(config, session)
         weights, history = _collect(session.last_checkpoint, stage, dest)
@@ -91,7 +95,10 @@ def fit_stage(
             num_workers=cfg.workers, use_gpu=cfg.gpus_per_worker > 0, resources_per_worker=resources
         ),
         datasets=datasets if streaming else per_worker_parts(datasets, cfg.workers),
-        dataset_config=ray.train.DataConfig(datasets_to_split=[]),
+        # Streaming: each worker's read-ahead capped (READ_AHEAD_BYTES), so memory does not follow the data's size.
+        dataset_config=ray.train.DataConfig(
+            datasets_to_split=[], execution_options=capped_ingest_options() if streaming else None
+        ),
         run_config=ray.train.RunConfig(
             name=name,
             storage_path=storage_path,
