@@ -53,6 +53,15 @@ def train_peak(shards: Path, out: Path, preset: str, steps: int) -> dict:
         "peak_pss_gib": round(mem.peak_pss / 2**30, 3),  # shared pages divided among the processes mapping them
         "peak_private_gib": round(mem.peak_anon / 2**30, 3),  # anonymous memory: what the processes hold of their own
         "seconds": round(time.perf_counter() - t0, 1),
+        # Each process's own peak (MiB), largest first: what grows, if anything does.
+        "processes": sorted(
+            (
+                {"name": m["name"].split(" ", 1)[1][:60], "pss_mib": m["pss"] >> 20, "private_mib": m["anon"] >> 20}
+                for m in mem.process_peaks.values()
+                if m["pss"] > 64 << 20
+            ),
+            key=lambda m: -m["pss_mib"],
+        ),
     }
 
 
@@ -70,7 +79,9 @@ def main() -> None:
         for shards in (small, args.shards):
             print(f"gait train on {shards} ({args.steps} steps) …", flush=True)
             runs.append(train_peak(shards, Path(d) / f"model-{len(runs)}", args.preset, args.steps))
-            print(f"  {runs[-1]}", flush=True)
+            print(f"  { ({k: v for k, v in runs[-1].items() if k != 'processes'}) }", flush=True)
+            for m in runs[-1]["processes"][:8]:
+                print(f"    {m['pss_mib']:6d} MiB PSS, {m['private_mib']:6d} MiB private: {m['name']}", flush=True)
     growth = runs[1]["peak_pss_gib"] / runs[0]["peak_pss_gib"]
     clips = runs[1]["train_clips"] / runs[0]["train_clips"]
     result = {

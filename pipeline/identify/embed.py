@@ -20,7 +20,20 @@ import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is im
 from pipeline.ingest.shards import decode_column
 
 # Columns that travel with each vector (the rest of a clip row is pixels).
-KEEP = ("sequence_id", "source", "layout", "subject", "condition", "sequence", "view", "clip_index", "frame_start")
+KEEP = (
+    "sequence_id",
+    "source",
+    "layout",
+    "subject",
+    "condition",
+    "sequence",
+    "view",
+    "clip_index",
+    "frame_start",
+    "num_frames",
+    "track_id",
+    "boxes",
+)
 
 
 class ModelInfo:

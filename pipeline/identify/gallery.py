@@ -48,6 +48,13 @@ def gallery_schema(dim: int) -> pa.Schema:
             ("content_hash", pa.string()),
             ("model_version", pa.string()),
             ("committed_at", pa.int64()),  # ns since the epoch; the newest content of a sequence wins
+            # Footage: the input (file) the person was found in, their track, its span and a box per frame, as
+            # [frame, x0, y0, x1, y1] * frames (the whole track on the mean row, the clip's frames on a clip row).
+            ("input_id", pa.string()),
+            ("track_id", pa.int32()),
+            ("first_frame", pa.int32()),
+            ("last_frame", pa.int32()),
+            ("boxes", pa.list_(pa.float32())),
         ],
         metadata={"format": GALLERY_FORMAT},
     )
@@ -90,14 +97,20 @@ class Gallery:
         return sorted(i.base_name for i in self.fs.get_file_info(pafs.FileSelector(base)) if i.type.name == "Directory")
 
     def indexed_keys(self, model_version: str) -> set[tuple[str, str]]:
-        """(sequence_id, content_hash) of every sequence already committed for this model version."""
+        """(input id, content_hash) of every input already committed for this model version (an input is one
+        sequence, or a footage file whose person tracks are sequences of their own)."""
         files = self.part_files(model_version)
         if not files:
             return set()
-        t = pads.dataset(files, filesystem=self.fs, format="parquet").to_table(
-            columns=["sequence_id", "content_hash"], filter=pads.field("clip_index") == MEAN_ROW
-        )
-        return set(zip(t["sequence_id"].to_pylist(), t["content_hash"].to_pylist(), strict=True))
+        keys = set()
+        for f in files:  # parts written before `input_id` existed have only sequence ids (one person each)
+            t = pq.read_table(f, filesystem=self.fs, filters=[("clip_index", "==", MEAN_ROW)])
+            ids = t["input_id"] if "input_id" in t.column_names else t["sequence_id"]
+            for sid, iid, h in zip(
+                t["sequence_id"].to_pylist(), ids.to_pylist(), t["content_hash"].to_pylist(), strict=True
+            ):
+                keys.add((iid or sid, h))
+        return keys
 
     def commit(self, table: pa.Table, model_version: str) -> str:
         """Write one part atomically: to a hidden name, then renamed (object stores write whole objects)."""

@@ -98,20 +98,50 @@ def fingerprint_batch(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {"record": batch["record"], "content_hash": np.array(hashes), "error": np.array(errors)}
 
 
-def _sequence_rows(rows: list[dict[str, Any]], key: tuple[str, str], model_version: str, now: int) -> list[dict]:
-    """A sequence's clip rows plus its mean row (the clips' mean vector, L2-normalised)."""
+def _sequence_rows(
+    rows: list[dict[str, Any]], key: tuple[str, str], model_version: str, now: int, input_id: str
+) -> list[dict]:
+    """A sequence's clip rows plus its mean row (the clips' mean vector, L2-normalised); footage sequences carry
+    their track, its span and its boxes."""
     rows = sorted(rows, key=lambda r: r["clip_index"])
     mean = mean_vector(np.stack([r["embedding"] for r in rows]))
     first = rows[0]
-    common = {k: first.get(k) for k in ("subject", "condition", "sequence", "view", "source", "layout")}
-    common |= {"sequence_id": key[0], "content_hash": key[1], "model_version": model_version}
+    clip_boxes = [_clip_boxes(r) for r in rows]
+    path: dict[int, list[float]] = {}
+    for boxes in clip_boxes:
+        for i in range(0, len(boxes), 5):
+            path.setdefault(int(boxes[i]), boxes[i : i + 5])
+    frames = sorted(path)
+    common = {k: first.get(k) for k in ("subject", "condition", "sequence", "view", "source", "layout", "track_id")}
+    common |= {"sequence_id": key[0], "content_hash": key[1], "model_version": model_version, "input_id": input_id}
     common |= {"clips": len(rows), "committed_at": now}
-    out = [common | {"clip_index": MEAN_ROW, "frame_start": first["frame_start"], "embedding": mean}]
+    common |= {"first_frame": frames[0] if frames else None, "last_frame": frames[-1] if frames else None}
+    whole = [v for f in frames for v in path[f]]
+    out = [common | {"clip_index": MEAN_ROW, "frame_start": first["frame_start"], "embedding": mean, "boxes": whole}]
     out += [
-        common | {"clip_index": r["clip_index"], "frame_start": r["frame_start"], "embedding": r["embedding"]}
-        for r in rows
+        common
+        | {"clip_index": r["clip_index"], "frame_start": r["frame_start"], "embedding": r["embedding"], "boxes": b}
+        for r, b in zip(rows, clip_boxes, strict=True)
     ]
     return out
+
+
+def _clip_boxes(row: dict[str, Any]) -> list[float]:
+    """A clip row's boxes as [frame, x0, y0, x1, y1] * its real (unpadded) frames."""
+    raw = row.get("boxes")
+    if raw is None:
+        return []
+    boxes = np.frombuffer(raw, np.float32).reshape(-1, 4)[: int(row.get("num_frames") or 0)]
+    return [float(v) for i, b in enumerate(boxes) for v in (row["frame_start"] + i, *b.tolist())]
+
+
+def expected_sequences(outcome: dict[str, Any]) -> dict[str, int]:
+    """The sequences an input's outcome promises, with their clip counts: its kept person tracks (footage), or
+    the input itself."""
+    kept = [t for t in outcome.get("tracks") or [] if t["dropped"] is None]
+    if kept:
+        return {t["sequence_id"]: t["clips"] for t in kept}
+    return {outcome["sequence_id"]: outcome["clips"]}
 
 
 def _to_table(rows: list[dict[str, Any]], dim: int) -> pa.Table:
@@ -169,7 +199,7 @@ def index_archive(
     ensure_ray(ray_address)
 
     items = [{"record": json.dumps(manifest_to_table([r]).to_pylist()[0])} for r in records]
-    todo: dict[str, dict[str, Any]] = {}  # sequence_id → record (with its content hash)
+    todo: dict[str, dict[str, Any]] = {}  # input's sequence_id → record (with its content hash)
     skipped = 0
     if items:
         blocks = max(1, min(len(items), 4 * int(ray.cluster_resources().get("CPU", 1))))
@@ -210,16 +240,16 @@ def index_archive(
         nonlocal indexed, clips, ready, cursor
         new, cursor = ray.get(log.since.remote(cursor))
         outcomes.update({o["sequence_id"]: o for o in new})
-        for sid in list(pending):
-            got, o = pending[sid], outcomes.get(sid)
-            if o is not None and o["error_type"] is None and sid in todo and len(got) == o["clips"]:
-                rec = todo.pop(sid)
-                ready.append(
-                    _sequence_rows(list(got.values()), (sid, rec["content_hash"]), info.version, time.time_ns())
-                )
-                del pending[sid]
-                indexed += 1
-                clips += outcomes[sid]["clips"]
+        for input_id in [i for i in todo if i in outcomes and outcomes[i]["error_type"] is None]:
+            promised = expected_sequences(outcomes[input_id])
+            if any(len(pending.get(sid, {})) != n for sid, n in promised.items()):
+                continue
+            rec = todo.pop(input_id)
+            for sid in promised:
+                rows = list(pending.pop(sid).values())
+                ready.append(_sequence_rows(rows, (sid, rec["content_hash"]), info.version, time.time_ns(), input_id))
+            indexed += 1
+            clips += outcomes[input_id]["clips"]
         while len(ready) >= commit_every or (final and ready):
             part, ready = ready[:commit_every], ready[commit_every:]
             gallery.commit(_to_table([row for seq in part for row in seq], dim), info.version)

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-DETECTORS = ("auto", "truth", "background", "hog")
+DETECTORS = ("auto", "truth", "background", "hog", "onnx")
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,14 @@ class PreprocessConfig:
     stride: int = 12  # S: frames between clip starts
     min_frames: int = 8  # shorter sequences are rejected; from here up to T they are padded (last frame repeated)
     max_pixels: int = 3840 * 2160  # larger frames are refused before decoding
-    detector: str = "auto"  # auto: ground truth when the dataset has it, else background subtraction, else HOG
+    # auto: ground truth when the dataset has it, silhouettes when the frames are silhouettes, else background
+    # subtraction. background / hog / onnx find and track every person (pipeline/track): one sequence per track.
+    detector: str = "auto"
+    onnx_model: str = ""  # detector onnx: a YOLO-family ONNX export (a local path; never downloaded)
+    track_lost_seconds: float = 1.5  # a track unseen this long has ended (occlusions shorter keep their id)
+    min_track_fill: float = 0.3  # tracks whose boxes are on average less foreground than this are not a person
+    max_track_aspect_cv: float = 0.5  # … or whose box height/width varies more than this over the track
+    min_track_detected: float = 0.5  # … or that were found in fewer of the frames of their span
     margin: float = 0.1  # crop margin above and below the person, as a share of the person's height
     smooth: int = 5  # frames in the moving average that smooths the person's box over time
     silhouettes: bool = True  # add aligned silhouettes (from the dataset, else background subtraction)
@@ -43,6 +50,10 @@ class PreprocessConfig:
             problems.append("min_frames must be between 1 and clip_len")
         if self.detector not in DETECTORS:
             problems.append(f"detector must be one of {DETECTORS}")
+        if self.detector == "onnx" and not self.onnx_model:
+            problems.append("detector onnx needs onnx_model: the path of a YOLO-family ONNX file")
+        if self.track_lost_seconds <= 0 or not 0 <= self.min_track_fill <= 1 or not 0 <= self.min_track_detected <= 1:
+            problems.append("track_lost_seconds must be positive, min_track_fill and min_track_detected in [0, 1]")
         if min(self.max_pixels, self.smooth, self.rows_per_file) < 1 or self.sequences_per_task < 0:
             problems.append("max_pixels, smooth and rows_per_file must be positive, sequences_per_task not negative")
         if self.val_subjects < 0:

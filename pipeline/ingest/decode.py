@@ -171,6 +171,21 @@ def source_frames(
     raise IngestError("open", "UnknownKind", f"unknown source kind {kind!r}")
 
 
+def source_fps(rec: dict[str, Any], default: float = 25.0) -> float:
+    """Frames per second of a record's source (its container's, for local or remote videos; else `default`):
+    what the tracker's motion model and its patience with occlusions are timed in."""
+    if rec.get("kind") != "video" or rec["source"].startswith(REMOTE_SCHEMES):  # not worth a download
+        return default
+    try:
+        with local_file(rec["source"]) as path:
+            cap = cv2.VideoCapture(path)
+            fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0.0
+            cap.release()
+    except (OSError, IngestError):
+        return default
+    return float(fps) if fps and 1.0 <= fps <= 240.0 else default
+
+
 def load_truth(uri: str) -> dict[str, np.ndarray]:
     """Ground truth of a synthetic sequence (see docs/synthetic-data.md): joints, boxes, silhouettes."""
     with local_file(uri) as path, np.load(path) as z:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -24,6 +24,7 @@ ERRORS_SCHEMA = pa.schema(
         ("stage", pa.string()),
         ("error_type", pa.string()),
         ("message", pa.string()),
+        ("track_id", pa.int32()),  # a person track of the source that was refused (null: the whole input failed)
     ]
 )
 
@@ -41,6 +42,7 @@ class Outcome:
     error_type: str | None = None
     message: str | None = None
     warning: str | None = None  # kept, but with a problem worth knowing (e.g. decoding stopped early)
+    tracks: list[dict[str, Any]] = field(default_factory=list)  # footage: every person track, kept or dropped
 
     @property
     def ok(self) -> bool:

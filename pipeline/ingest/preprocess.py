@@ -45,6 +45,7 @@ class PreprocessSummary:
     seconds: float
     splits: dict[str, int] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
+    tracks: dict[str, int] = field(default_factory=dict)  # footage: person tracks found, kept, dropped (why)
 
     def line(self) -> str:
         timing = (
@@ -57,6 +58,13 @@ class PreprocessSummary:
 
     def lines(self) -> list[str]:
         out = [self.line(), "  splits: " + ", ".join(f"{k} {v}" for k, v in sorted(self.splits.items()))]
+        if self.tracks:
+            t = self.tracks
+            out.append(
+                f"  person tracks: {t['found']} found = {t['kept']} kept + {t['short']} too short + "
+                f"{t['low_quality']} of low quality (in errors.parquet) + {t['not_chosen']} not chosen "
+                "(a labelled source is one person)"
+            )
         for e in self.errors[:10]:
             out.append(f"  failed: {e['source']}: [{e['stage']}] {e['error_type']}: {e['message']}")
         if len(self.errors) > 10:
@@ -212,6 +220,9 @@ def preprocess(
             for o in outcomes.values()
             if o["error_type"]
         ]
+        inputs_failed = len(errors)
+        tracks = track_rows(records, outcomes)
+        errors += track_errors(tracks)
         ok = [o for o in outcomes.values() if not o["error_type"]]
         clips = sum(o["clips"] for o in ok)
         written_rows = shard_rows(out_fs, f"{staging}/shards")
@@ -219,8 +230,8 @@ def preprocess(
         if written_rows != clips:
             raise RuntimeError(f"the shards hold {written_rows} clips but the workers reported {clips}")
         discovered = len(records) + len(discovery_errors)
-        if discovered != len(ok) + len(errors):
-            raise RuntimeError(f"tally mismatch: {discovered} discovered ≠ {len(ok)} written + {len(errors)} failed")
+        if discovered != len(ok) + inputs_failed:
+            raise RuntimeError(f"tally mismatch: {discovered} discovered ≠ {len(ok)} written + {inputs_failed} failed")
 
         _write_table(out_fs, f"{staging}/errors.parquet", pa.Table.from_pylist(errors, schema=ERRORS_SCHEMA))
         manifest = manifest_to_table(records)
@@ -231,7 +242,12 @@ def preprocess(
             manifest = manifest.append_column(col, pa.array([s[key] for s in status], typ))
         manifest = manifest.append_column("error_type", pa.array([s["error_type"] for s in status], pa.string()))
         manifest = manifest.append_column("warning", pa.array([s.get("warning") for s in status], pa.string()))
+        for col, kind in (("tracks", None), ("tracks_short", "short"), ("tracks_low_quality", "low_quality")):
+            counts = [sum(t["dropped"] == kind for t in s["tracks"]) for s in status]
+            manifest = manifest.append_column(col, pa.array(counts, pa.int32()))
         _write_table(out_fs, f"{staging}/manifest.parquet", manifest)
+        if tracks:
+            _write_table(out_fs, f"{staging}/tracks.parquet", pa.Table.from_pylist(tracks))
 
         frames = sum(o["frames"] for o in outcomes.values())
         seconds = time.perf_counter() - t0
@@ -255,7 +271,8 @@ def preprocess(
                 "counts": {
                     "discovered": discovered,
                     "written": len(ok),
-                    "failed": len(errors),
+                    "failed": inputs_failed,
+                    "tracks": _track_counts(tracks),
                     "clips": clips,
                     "frames": frames,
                     "padded_sequences": sum(1 for o in ok if o["padded"]),
@@ -276,13 +293,47 @@ def preprocess(
         layout=layout_name,
         discovered=discovered,
         written=len(ok),
-        failed=len(errors),
+        failed=inputs_failed,
         clips=clips,
         frames=frames,
         seconds=seconds,
         splits=split_counts,
         errors=errors,
+        tracks=_track_counts(tracks),
     )
+
+
+def track_rows(records: list[Any], outcomes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """tracks.parquet: one row per person track found in footage (kept, too short, of low quality or not
+    chosen), with the input it came from."""
+    rows = []
+    for rec in records:
+        for t in outcomes[rec.sequence_id].get("tracks") or []:
+            rows.append({"input_id": rec.sequence_id, "source": rec.source, **t})
+    return rows
+
+
+def track_errors(tracks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Error rows for the tracks refused for their quality: each names its source, its track and why."""
+    return [
+        {
+            "sequence_id": t["sequence_id"],
+            "source": t["source"],
+            "stage": "quality",
+            "error_type": "LowQualityTrack",
+            "message": f"track {t['track_id']} (frames {t['first_frame']}–{t['last_frame']}): {t['reason']}",
+            "track_id": t["track_id"],
+        }
+        for t in tracks
+        if t["dropped"] == "low_quality"
+    ]
+
+
+def _track_counts(tracks: list[dict[str, Any]]) -> dict[str, int]:
+    counts = {"found": len(tracks), "kept": 0, "short": 0, "low_quality": 0, "not_chosen": 0}
+    for t in tracks:
+        counts[t["dropped"] or "kept"] += 1
+    return counts if tracks else {}
 
 
 def read_summary(out: str) -> PreprocessSummary | None:
@@ -306,6 +357,7 @@ def read_summary(out: str) -> PreprocessSummary | None:
         seconds=0.0,
         splits=c["splits"],
         errors=errors,
+        tracks=c.get("tracks") or {},
     )
 
 

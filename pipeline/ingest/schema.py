@@ -28,6 +28,7 @@ ID_COLUMNS: dict[str, pa.DataType] = {
     "frame_start": pa.int32(),
     "num_frames": pa.int32(),
     "config_hash": pa.string(),
+    "track_id": pa.int32(),  # the person track of the source this clip follows (null: the source is one person)
 }
 TENSOR_COLUMNS = ("frames", "silhouettes", "joints", "boxes", "detected")
 
@@ -58,8 +59,10 @@ def to_table(batch: dict[str, Any]) -> pa.Table:
     """A clip batch (dict of arrays) as an Arrow table with fixed column types: a block whose subjects are all
     unknown must still have a string `subject` column, or the shards would disagree on their schema."""
     fields, arrays = [], []
+    rows = len(batch["sequence_id"])
     for name, typ in ID_COLUMNS.items():
-        values = [None if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in batch[name]]
+        column = batch.get(name, [None] * rows)
+        values = [None if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in column]
         fields.append(pa.field(name, typ))
         arrays.append(pa.array(values, type=typ))
     for name in TENSOR_COLUMNS:

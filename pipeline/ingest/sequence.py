@@ -7,72 +7,22 @@ all call this one implementation. Long sources are handled in chunks, so memory 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
-from pipeline.ingest.clips import pad_to
+from pipeline.ingest.clips import FrameItem, Windower, pad_to
 from pipeline.ingest.config import PreprocessConfig
 from pipeline.ingest.crop import align_silhouette, crop_region, crop_resize, joints_to_crop
-from pipeline.ingest.decode import load_truth, source_frames
+from pipeline.ingest.decode import load_truth, source_fps, source_frames
 from pipeline.ingest.errors import IngestError, Outcome
-from pipeline.ingest.person import BackgroundSubtractor, HogPeople, detection_scale, shrink, smooth_boxes
+from pipeline.ingest.person import smooth_boxes
+from pipeline.ingest.tracks import TrackCutter, TrackResult
 
 CHUNK_BYTES = 192 << 20  # decoded frames held at once, per sequence
+TRACKING = ("background", "hog", "onnx")  # detectors that find and track every person: a sequence per track
 RECORD_FIELDS = ("sequence_id", "source", "layout", "subject", "condition", "sequence", "view", "split")
-
-
-@dataclass
-class FrameItem:
-    index: int  # frame number in the source
-    frame: np.ndarray  # RGB crop [H, W, 3]
-    box: np.ndarray  # person box in source pixels [4]
-    detected: bool
-    silhouette: np.ndarray | None
-    joints: np.ndarray | None
-
-
-class _Windower:
-    """Emits clips of T frames every S frames as frames arrive, then a last one ending at the last frame."""
-
-    def __init__(self, length: int, stride: int) -> None:
-        self.length, self.stride = length, stride
-        self.buf: list[FrameItem] = []
-        self.offset = 0  # global index of buf[0]
-        self.next_start = 0
-        self.last_start = -1
-
-    def push(self, item: FrameItem) -> list[tuple[int, list[FrameItem]]]:
-        self.buf.append(item)
-        out = []
-        while self.next_start + self.length <= self.offset + len(self.buf):
-            i = self.next_start - self.offset
-            out.append((self.next_start, self.buf[i : i + self.length]))
-            self.last_start = self.next_start
-            self.next_start += self.stride
-        # Keep what a later clip can still need: from the next start, and always the last T frames.
-        keep_from = min(self.next_start, self.offset + len(self.buf) - self.length) - self.offset
-        if keep_from > 0:
-            del self.buf[:keep_from]
-            self.offset += keep_from
-        return out
-
-    def finish(self, total: int, min_frames: int) -> tuple[list[tuple[int, list[FrameItem]]], int]:
-        """Final clips and how many frames were padded."""
-        if total == 0:
-            return [], 0
-        if total < self.length:
-            if total < min_frames:
-                raise IngestError(
-                    "window", "TooShort", f"{total} frame(s) with a person, fewer than min_frames={min_frames}"
-                )
-            return [(0, self.buf)], self.length - total
-        if self.last_start + self.length < total:
-            start = total - self.length
-            return [(start, self.buf[start - self.offset : start - self.offset + self.length])], 0
-        return [], 0
 
 
 class SequenceProcessor:
@@ -84,7 +34,6 @@ class SequenceProcessor:
         self.config_hash = config_hash
         self.with_joints = with_joints
         self.size = (cfg.width, cfg.height)
-        self._hog: HogPeople | None = None
 
     # -- person finding ---------------------------------------------------------------------------------------
     def _method(self, rec: dict[str, Any]) -> str:
@@ -100,19 +49,6 @@ class SequenceProcessor:
         if rec.get("modality") == "silhouette":
             return "silhouette"
         return "background"
-
-    def _background(self, rec: dict[str, Any], chunk: list[np.ndarray], scale: float) -> BackgroundSubtractor:
-        plate = rec.get("background")
-        if plate:
-            try:
-                frames = [
-                    shrink(f, scale) for f in source_frames({"kind": "video", "source": plate}, self.cfg.max_pixels, 30)
-                ]
-                if frames and frames[0].shape == shrink(chunk[0], scale).shape:
-                    return BackgroundSubtractor.from_frames(frames)
-            except IngestError:
-                pass  # a bad plate: fall back to the sequence's own median
-        return BackgroundSubtractor.from_frames([shrink(f, scale) for f in chunk])
 
     def _detect(self, method: str, chunk: list[np.ndarray], start: int, truth: dict | None, state: dict) -> tuple:
         """Boxes [n, 4] (NaN where not found) and masks (list of arrays or None) for a chunk."""
@@ -136,23 +72,7 @@ class SequenceProcessor:
                     boxes[i] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
                 masks[i] = m
             return boxes, masks
-        scale = detection_scale(chunk[0].shape[1])
-        if method in ("background", "hog") and ("bg" in state or self.cfg.silhouettes or method == "background"):
-            if "bg" not in state:
-                state["bg"] = self._background(state["rec"], chunk, scale)
-            for i, f in enumerate(chunk):
-                box, m = state["bg"].person(shrink(f, scale))
-                masks[i] = m
-                if method == "background" and box is not None:
-                    boxes[i] = box / scale
-        if method == "hog":
-            self._hog = self._hog or HogPeople()
-            for i in range(0, n, 2):
-                box = self._hog.person(shrink(chunk[i], scale))
-                if box is not None:
-                    boxes[i] = box / scale
-        state["scale"] = scale
-        return boxes, masks
+        raise ValueError(f"{method!r} finds people by tracking (TrackCutter), not frame by frame")
 
     def _silhouette(self, mask: np.ndarray | None, box: np.ndarray, scale: float) -> np.ndarray:
         """The aligned silhouette, from the part of the mask around the person (a quarter of their height
@@ -178,7 +98,10 @@ class SequenceProcessor:
         )
         joints_all = truth["joints"] if (truth is not None and self.with_joints) else None
         frames = source_frames(rec, cfg.max_pixels, cfg.max_frames, cfg.stream_seconds, self.threads)
-        windower = _Windower(cfg.clip_len, cfg.stride)
+        if method in TRACKING:
+            yield from self._tracked(rec, frames, joints_all, outcome)
+            return
+        windower = Windower(cfg.clip_len, cfg.stride)
         state: dict[str, Any] = {"rec": rec}
         total = 0  # frames seen
         with_person = 0
@@ -235,8 +158,57 @@ class SequenceProcessor:
         outcome.frames = total
         outcome.padded = padded
 
+    def _tracked(
+        self, rec: dict[str, Any], frames: Iterator[np.ndarray], joints: np.ndarray | None, outcome: Outcome
+    ) -> Iterator[dict[str, np.ndarray]]:
+        """Footage: one sequence per person track. An unlabeled source gives every track that passes; a labelled
+        one (its layout names the subject) is one person by the dataset's contract: its best track keeps the
+        source's sequence id, the others are counted as not chosen."""
+        cfg = self.cfg
+        cutter = TrackCutter(cfg, source_fps(rec))
+        labelled = rec.get("subject") is not None
+        kept: list[TrackResult] = []
+        for res in cutter.tracks(rec, frames, joints):
+            outcome.tracks.append(res.row())
+            if res.dropped:
+                continue
+            if labelled:
+                kept.append(res)
+                continue
+            yield self._batch(rec | {"sequence_id": res.sequence_id}, res.clips, 0, res.track_id)
+            outcome.clips += len(res.clips)
+            outcome.padded += res.padded
+        outcome.frames = cutter.frames_seen
+        if kept:
+            best = max(kept, key=lambda r: (r.frames, -r.first_frame))
+            for row in outcome.tracks:
+                if row["dropped"] is None and row["sequence_id"] != best.sequence_id:
+                    row["dropped"], row["reason"] = "not_chosen", "a labelled source is one person: a longer track"
+                elif row["sequence_id"] == best.sequence_id:
+                    row["sequence_id"] = rec["sequence_id"]
+            yield self._batch(rec, best.clips, 0, best.track_id)
+            outcome.clips, outcome.padded = len(best.clips), best.padded
+        if cutter.frames_seen < cfg.min_frames:
+            raise IngestError(
+                "window", "TooShort", f"{cutter.frames_seen} frame(s), fewer than min_frames={cfg.min_frames}"
+            )
+        if outcome.clips == 0:
+            short = sum(r["dropped"] == "short" for r in outcome.tracks)
+            low = [r for r in outcome.tracks if r["dropped"] == "low_quality"]
+            detail = f"; e.g. track {low[0]['track_id']}: {low[0]['reason']}" if low else ""
+            raise IngestError(
+                "detect",
+                "NoPersonFound",
+                f"no person was found walking in its {cutter.frames_seen} frames: {len(outcome.tracks)} track(s), "
+                f"{short} shorter than min_frames={cfg.min_frames}, {len(low)} of low quality{detail}",
+            )
+
     def _batch(
-        self, rec: dict[str, Any], clips: list[tuple[int, list[FrameItem]]], first: int
+        self,
+        rec: dict[str, Any],
+        clips: list[tuple[int, list[FrameItem]]],
+        first: int,
+        track_id: int | None = None,
     ) -> dict[str, np.ndarray]:
         cfg, T = self.cfg, self.cfg.clip_len
         n = len(clips)
@@ -252,4 +224,5 @@ class SequenceProcessor:
         if self.with_joints:
             out["joints"] = np.stack([pad_to(np.stack([it.joints for it in items]), T) for _, items in clips])
         out["config_hash"] = np.array([self.config_hash] * n, dtype=object)
+        out["track_id"] = np.array([track_id] * n, dtype=object)
         return out

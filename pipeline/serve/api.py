@@ -245,29 +245,35 @@ class Service:
         self.clips = ClipMaker(self.info.preprocess, self.info.column)
         self.timeout_s = timeout_s
 
-    # -- inputs → clips → vectors --
-    async def walk_clips(self, request: Request) -> np.ndarray:
+    # -- inputs → people → clips → vectors --
+    async def walkers(self, request: Request) -> list[Any]:
+        """Every person walking in the request's video or frames (uploads.Walker), longest-seen first."""
         from pipeline.serve.uploads import BadInput
 
         ctype = content_type(request)
         try:
             if ctype == "application/json":
                 frames = decode_frames_json(await read_body(request))
-                return await asyncio.to_thread(self.clips.from_images, frames)
+                return await asyncio.to_thread(self.clips.walkers_from_images, frames)
             if ctype == "multipart/form-data":
                 form = await read_form(request)
                 upload = form.get("video")
                 if upload is None or isinstance(upload, str):
                     raise ApiError(422, "the multipart body needs a file field named 'video'")
-                return await asyncio.to_thread(self.clips.from_video, await upload.read())
+                return await asyncio.to_thread(self.clips.walkers_from_video, await upload.read())
             if ctype.startswith(VIDEO_TYPES):
                 body = await read_body(request)
                 if not body:
                     raise ApiError(422, "the body is empty")
-                return await asyncio.to_thread(self.clips.from_video, body)
+                return await asyncio.to_thread(self.clips.walkers_from_video, body)
         except BadInput as exc:
             raise ApiError(422, str(exc)) from exc
         raise ApiError(415, f"expected a video (video/*), multipart/form-data or application/json, not {ctype!r}")
+
+    async def people_vectors(self, walkers: list[Any]) -> list[np.ndarray]:
+        """Each person's clip vectors: one embedding call for all of them, split back per person."""
+        vecs = await self.vectors(np.concatenate([w.clips for w in walkers]))
+        return np.split(vecs, np.cumsum([len(w.clips) for w in walkers])[:-1])
 
     async def vectors(self, clips: np.ndarray) -> np.ndarray:
         return await with_timeout(self.embedder.embed.remote(clips), self.timeout_s)
@@ -347,31 +353,42 @@ async def metrics() -> PlainTextResponse:
     return PlainTextResponse(METRICS.render(), media_type="text/plain; version=0.0.4")
 
 
-@router.post("/identify", summary="A walk (video or frames) → top-k identities or unknown", openapi_extra=OPENAPI_WALK)
+@router.post(
+    "/identify",
+    summary="A walk (video or frames) → each person in it: their top-k identities or unknown, and their boxes",
+    openapi_extra=OPENAPI_WALK,
+)
 async def identify(request: Request) -> dict[str, Any]:
+    """`people` holds one answer per person found and tracked (identity, similarity, candidates, track_id,
+    first/last frame, a [frame, x0, y0, x1, y1] box per frame), longest-seen first; the top level repeats the
+    first person's answer (a clip of one person reads as before)."""
     s = current()
     k = top_k_of(request)
-    clips = await s.walk_clips(request)
-    vecs = await s.vectors(clips)
-    answer = await with_timeout(s.classifier.identify.remote(vecs, k), s.timeout_s)
+    walkers = await s.walkers(request)
+    per_person = await s.people_vectors(walkers)
+    answers = await with_timeout(asyncio.gather(*(s.classifier.identify.remote(v, k) for v in per_person)), s.timeout_s)
+    people = [a | w.where() for a, w in zip(answers, walkers, strict=True)]
     camera = request.query_params.get("camera", "").strip()
-    if camera:  # a camera's sighting, for the Dialogflow webhook ("who was last seen on camera X")
-        await asyncio.to_thread(s.registry.record_sighting, camera, answer["identity"], answer["similarity"])
-    return answer | {"clips": len(clips), "model_version": s.info.version}
+    if camera:  # each person's sighting, for the Dialogflow webhook ("who was last seen on camera X")
+        for a in answers:
+            await asyncio.to_thread(s.registry.record_sighting, camera, a["identity"], a["similarity"])
+    clips = sum(len(w.clips) for w in walkers)
+    return people[0] | {"people": people, "clips": clips, "model_version": s.info.version}
 
 
-@router.post("/embed", summary="A walk → its identification vector", openapi_extra=OPENAPI_WALK)
+@router.post("/embed", summary="A walk → each person's identification vector", openapi_extra=OPENAPI_WALK)
 async def embed(request: Request) -> dict[str, Any]:
+    """`people` holds each person's vector and boxes; the top level is the first (longest-seen) person's."""
     from pipeline.identify.embed import mean_vector
 
     s = current()
-    vecs = await s.vectors(await s.walk_clips(request))
-    return {
-        "vector": mean_vector(vecs).round(6).tolist(),
-        "clips": len(vecs),
-        "dimension": int(vecs.shape[1]),
-        "model_version": s.info.version,
-    }
+    walkers = await s.walkers(request)
+    per_person = await s.people_vectors(walkers)
+    people = [
+        {"vector": mean_vector(v).round(6).tolist(), "dimension": int(v.shape[1])} | w.where()
+        for v, w in zip(per_person, walkers, strict=True)
+    ]
+    return people[0] | {"people": people, "model_version": s.info.version}
 
 
 @router.post("/pose", summary="An image → the person's joints", openapi_extra=OPENAPI_IMAGE)
@@ -419,11 +436,15 @@ async def enroll(request: Request) -> JSONResponse:
     ident = await asyncio.to_thread(
         s.registry.enroll, name, np.concatenate(vecs), [x for src in sources for x in src], "api"
     )
-    return JSONResponse({"identity": ident.name, "vectors": ident.vectors, "created_at": ident.created_at}, 201)
+    return JSONResponse(
+        {"identity": ident.name, "id": ident.id, "vectors": ident.vectors, "created_at": ident.created_at}, 201
+    )
 
 
-@router.delete("/identities/{name}", summary="Delete a person: their vectors, SVM class and rows (token)")
+@router.delete("/identities/{name:path}", summary="Delete a person by name: their vectors, SVM class and rows (token)")
 async def delete(name: str, request: Request) -> dict[str, Any]:
+    """Any enrolled name, `/` included: URL-encode it (`encodeURIComponent`); a `/` may also come unencoded,
+    since the server decodes the path before routing. `DELETE /identities?id=` needs no name at all."""
     from pipeline.serve.registry import valid_name
 
     s = current()
@@ -435,6 +456,27 @@ async def delete(name: str, request: Request) -> dict[str, Any]:
     except KeyError as exc:
         raise ApiError(404, f"no identity named {name!r}") from exc
     return {"deleted": name, "vectors": gone}
+
+
+@router.delete("/identities", summary="Delete a person by id (`?id=`, from GET /identities) (token)")
+async def delete_by_id(request: Request) -> dict[str, Any]:
+    """Erasure that works for every enrolled person, whatever characters their name has."""
+    s = current()
+    s.require_token(request)
+    raw = request.query_params.get("id")
+    if raw is None:
+        raise ApiError(422, "say which identity: DELETE /identities?id=<id from GET /identities>")
+    try:
+        ident = int(raw)
+    except ValueError as exc:
+        raise ApiError(422, "id must be an integer") from exc
+    try:
+        if not 1 <= ident < 2**63:  # no such row; a database integer could not even hold it
+            raise KeyError(ident)
+        name, gone = await asyncio.to_thread(s.registry.delete_id, ident, "api")
+    except KeyError as exc:
+        raise ApiError(404, f"no identity with id {ident}") from exc
+    return {"deleted": name, "id": ident, "vectors": gone}
 
 
 @router.get("/identities", summary="Enrolled people (token)")

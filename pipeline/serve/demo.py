@@ -1,7 +1,8 @@
 """The main job's last stage: serve the trained model and gallery, identify a held-out walk over HTTP, stop.
 
-The registry is enrolled from the gallery without the probe's own sequence, so the answer is a real
-identification of a person the network never trained on, against their other walks.
+The registry is enrolled from the gallery without the probes' own sequences, so the answers are real
+identifications of people the network never trained on, against their other walks: one held-out walk, then a
+clip of two held-out people walking at once (two walks side by side), each answered on their own with boxes.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import numpy as np
 import requests
 
 
-def pick_probe(model_dir: Path, gallery: str) -> tuple[str, str]:
-    """(source, subject) of a held-out person's normal walk at 90°, one that is not the first of its kind."""
+def pick_probes(model_dir: Path, gallery: str, n: int = 3) -> list[tuple[str, str]]:
+    """(source, subject) of held-out people's normal walks at 90°, not the first of their kind, one per person."""
     import json
 
     from pipeline.identify.gallery import MEAN_ROW, read_gallery
@@ -29,7 +30,30 @@ def pick_probe(model_dir: Path, gallery: str) -> tuple[str, str]:
     if not rows:
         raise ValueError("the gallery has no held-out labelled walk to identify")
     rows.sort(key=lambda r: (r["view"] != 90, r["subject"], r["sequence"]))
-    return rows[0]["source"], rows[0]["subject"]
+    picked: dict[str, str] = {}
+    for r in rows:
+        picked.setdefault(r["subject"], r["source"])
+    return [(src, subj) for subj, src in list(picked.items())[:n]]
+
+
+def side_by_side(left: str, right: str, out: Path) -> Path:
+    """A two-person clip: two walks filmed in the same scene, one in each half of a frame twice as wide."""
+    import cv2
+
+    def frames(path: str) -> list[np.ndarray]:
+        cap, out_ = cv2.VideoCapture(path), []
+        while (f := cap.read()[1]) is not None:
+            out_.append(f)
+        cap.release()
+        return out_
+
+    a, b = frames(left), frames(right)
+    h, w = a[0].shape[:2]
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (2 * w, h))
+    for fa, fb in zip(a, b, strict=False):
+        writer.write(np.hstack([fa, fb]))
+    writer.release()
+    return out
 
 
 def serve_and_identify(model_dir: Path, gallery: str, workdir: Path, address: str | None = None) -> list[str]:
@@ -40,11 +64,12 @@ def serve_and_identify(model_dir: Path, gallery: str, workdir: Path, address: st
     from pipeline.serve import cli
     from pipeline.serve.registry import Registry, seed_from_gallery
 
-    source, truth = pick_probe(model_dir, gallery)
+    probes = pick_probes(model_dir, gallery)
+    (source, truth), pair = probes[0], probes[1:3]
     db = workdir / "registry.db"
     db.unlink(missing_ok=True)  # the demo's registry is rebuilt each run (it holds no one's real data)
     registry = Registry(f"sqlite:///{db.absolute()}", ModelInfo(model_dir).version)
-    seed_from_gallery(registry, gallery, leave_out=frozenset({source}))
+    seed_from_gallery(registry, gallery, leave_out=frozenset(src for src, _ in probes))
     args = cli.serve_args(
         str(model_dir), registry_url=registry.url, port=cli.free_port(), no_admin=True, max_replicas=1, address=address
     )
@@ -53,14 +78,41 @@ def serve_and_identify(model_dir: Path, gallery: str, workdir: Path, address: st
         data = Path(source).read_bytes()
         r = requests.post(f"{url}/identify?top_k=3", data=data, headers={"Content-Type": "video/mp4"}, timeout=300)
         answer = r.json()
+        two = None
+        if len(pair) == 2:
+            clip = side_by_side(pair[0][0], pair[1][0], workdir / "two-people.mp4")
+            two = requests.post(
+                f"{url}/identify?top_k=3", data=clip.read_bytes(), headers={"Content-Type": "video/mp4"}, timeout=300
+            )
     finally:
         serve.shutdown()
     if r.status_code != 200:
         return [f"  serve: {url} answered {r.status_code}: {answer.get('error')}"]
     top = ", ".join(f"{c['identity']} {c['similarity']:.2f}" for c in answer["candidates"])
     ok = "right" if answer["identity"] == truth else "wrong"
-    return [
+    lines = [
         f"  serve: identified {Path(source).name} over HTTP at {url}/identify: {answer['identity']} ({ok}; truth "
         f"{truth}, held out of training; top-3 {top}); {len(registry.identities())} people enrolled; "
         f"served in {np.round(r.elapsed.total_seconds(), 2)} s, then shut down"
     ]
+    if two is not None:
+        lines.append(two_people_line(two, pair))
+    return lines
+
+
+def two_people_line(r: requests.Response, pair: list[tuple[str, str]]) -> str:
+    """The two-person clip's answer: each person found, left to right, with their identity and box."""
+    if r.status_code != 200:
+        return f"  serve: the two-person clip answered {r.status_code}: {r.json().get('error')}"
+    people = sorted(r.json()["people"], key=lambda p: np.median([b[1] for b in p["boxes"]]))
+    truths = [subject for _, subject in pair]
+    said = []
+    for p, truth in zip(people, truths, strict=False):
+        f, x0, y0, x1, y1 = p["boxes"][len(p["boxes"]) // 2]
+        mark = "right" if p["identity"] == truth else f"wrong, truth {truth}"
+        said.append(f"{p['identity']} ({mark}) in box {x0:.0f},{y0:.0f}-{x1:.0f},{y1:.0f} at frame {f:.0f}")
+    right = sum(p["identity"] == t for p, t in zip(people, truths, strict=False))
+    return (
+        f"  serve: a two-person clip ({Path(pair[0][0]).name} | {Path(pair[1][0]).name} side by side): "
+        f"{len(people)} people found, {right} of 2 identified right: " + "; ".join(said)
+    )

@@ -2,8 +2,9 @@
 
 A SQLite file by default (embedded, nothing to run), MySQL/MariaDB by URL (`mysql+pymysql://user:pw@host/db`).
 Gait vectors identify people, so they are personal data: deleting an identity deletes its vectors in the same
-transaction, and the audit log keeps what was done, when and by whom, never a vector. Every change is one
-transaction and bumps `generation`, which serving replicas poll to pick up a new gallery without a restart.
+transaction (by name, or by the identity's id, which works whatever the name), and the audit log keeps what was
+done, when and by whom, never a vector. Every change is one transaction and bumps `generation`, which serving
+replicas poll to pick up a new gallery without a restart.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class Identity:
     name: str
     vectors: int
     created_at: str
+    id: int  # stable for the identity's lifetime: deletion by id works whatever characters the name has
 
 
 def _now() -> dt.datetime:
@@ -104,7 +106,8 @@ def _now() -> dt.datetime:
 
 
 def valid_name(name: Any) -> str:
-    """A name is 1–128 printable characters; anything else is a client error, never stored."""
+    """A name is 1–128 printable characters; anything else is a client error, never stored. Any printable
+    character may be in a name (`/`, `%`, `..`), so erasure never depends on one: `delete_id` takes the id."""
     if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX or not name.isprintable():
         raise ValueError(f"an identity name is 1 to {NAME_MAX} printable characters")
     return name.strip()
@@ -181,26 +184,38 @@ class Registry:
             ident = conn.execute(select(identities.c.id).where(identities.c.name == name)).scalar()
             if ident is None:
                 raise KeyError(name)
-            gone = conn.execute(delete(vectors).where(vectors.c.identity_id == ident)).rowcount
-            conn.execute(delete(identities).where(identities.c.id == ident))
-            conn.execute(delete(sightings).where(sightings.c.identity == name))
-            conn.execute(
-                insert(audit).values(
-                    at=_now(), action="delete", identity=name, actor=actor[:128], detail=f"{gone} vectors"
-                )
+            return self._delete(conn, int(ident), name, actor)
+
+    def delete_id(self, ident: int, actor: str = "api") -> tuple[str, int]:
+        """Remove identity `ident` (its `Identity.id`) and every vector of it, whatever its name; returns
+        (name, vectors gone). KeyError if unknown. Erasure that never depends on how a name travels in a URL."""
+        with self.engine.begin() as conn:
+            name = conn.execute(select(identities.c.name).where(identities.c.id == ident)).scalar()
+            if name is None:
+                raise KeyError(ident)
+            return name, self._delete(conn, ident, name, actor)
+
+    def _delete(self, conn: Any, ident: int, name: str, actor: str) -> int:
+        gone = conn.execute(delete(vectors).where(vectors.c.identity_id == ident)).rowcount
+        conn.execute(delete(identities).where(identities.c.id == ident))
+        conn.execute(delete(sightings).where(sightings.c.identity == name))
+        conn.execute(
+            insert(audit).values(
+                at=_now(), action="delete", identity=name, actor=actor[:128], detail=f"id {ident}, {gone} vectors"
             )
-            self._bump(conn)
+        )
+        self._bump(conn)
         return int(gone)
 
     def identities(self) -> list[Identity]:
         q = (
-            select(identities.c.name, identities.c.created_at, func.count(vectors.c.id))
+            select(identities.c.id, identities.c.name, identities.c.created_at, func.count(vectors.c.id))
             .select_from(identities.outerjoin(vectors))
             .group_by(identities.c.id, identities.c.name, identities.c.created_at)
-            .order_by(identities.c.name)
+            .order_by(identities.c.name, identities.c.id)
         )
         with self.engine.connect() as conn:
-            return [Identity(n, int(c), t.isoformat() + "Z") for n, t, c in conn.execute(q)]
+            return [Identity(n, int(c), t.isoformat() + "Z", int(i)) for i, n, t, c in conn.execute(q)]
 
     def vectors(self) -> tuple[list[str], np.ndarray]:
         """(name per vector, vectors [N, D]) of this model version."""

@@ -1,4 +1,5 @@
-"""Uploaded video or frames → clips, through the very preprocessing of `gait preprocess` and `gait index`.
+"""Uploaded video or frames → each person's clips, through the very preprocessing of `gait preprocess` and
+`gait index` (every person found and tracked).
 
 Nothing a client sends is used as a path: the bytes go into a private temporary directory (mode 0700, a name
 chosen here), OpenCV decodes them from there, and the directory is removed whatever happens.
@@ -10,6 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import cv2
 import numpy as np
 
 from pipeline.ingest.config import PreprocessConfig
+from pipeline.ingest.decode import source_fps
 from pipeline.ingest.errors import Outcome
 from pipeline.ingest.sequence import SequenceProcessor
 
@@ -44,8 +47,31 @@ def _record(kind: str, source: str, frames: tuple[str, ...] | None = None) -> di
     }
 
 
+@dataclass
+class Walker:
+    """One person of an upload: their clips, and where they were (a box per frame they were tracked in)."""
+
+    track_id: int | None
+    clips: np.ndarray  # uint8 [N, T, H, W(, 3)]
+    boxes: dict[int, list[float]] = field(default_factory=dict)  # frame index → x0, y0, x1, y1 (source pixels)
+    fps: float = 25.0  # the upload's frame rate (frames: 25): the page maps a video time to a frame with it
+
+    def where(self) -> dict[str, Any]:
+        """The JSON the API answers with beside the person's identity."""
+        frames = sorted(self.boxes)
+        return {
+            "track_id": self.track_id,
+            "first_frame": frames[0] if frames else None,
+            "last_frame": frames[-1] if frames else None,
+            "boxes": [[f, *(round(v, 1) for v in self.boxes[f])] for f in frames],
+            "clips": len(self.clips),
+            "fps": self.fps,
+        }
+
+
 class ClipMaker:
-    """The model's preprocessing settings, applied to one upload at a time."""
+    """The model's preprocessing settings, applied to one upload at a time: every person in it is found and
+    tracked (pipeline/track), and each becomes a Walker."""
 
     def __init__(self, preprocess: dict[str, Any], column: str) -> None:
         cfg = PreprocessConfig.from_dict(preprocess | {"silhouettes": column == "silhouettes"})
@@ -54,7 +80,7 @@ class ClipMaker:
         self.column = column
         self.processor = SequenceProcessor(cfg, cfg.hash(), with_joints=False)
 
-    def _clips(self, rec: dict[str, Any]) -> np.ndarray:
+    def _walkers(self, rec: dict[str, Any]) -> list[Walker]:
         outcome = Outcome("upload", "upload")
         try:
             batches = list(self.processor.clips(rec, outcome))
@@ -62,17 +88,31 @@ class ClipMaker:
             raise BadInput(f"could not use the input: {exc}") from exc
         if not batches:
             raise BadInput("no clip could be cut: the input is too short or no walking person was found")
-        return np.concatenate([b[self.column] for b in batches])
+        people: dict[str, Walker] = {}
+        for b in batches:
+            for i, sid in enumerate(b["sequence_id"]):
+                track = b["track_id"][i]
+                w = people.setdefault(str(sid), Walker(None if track is None else int(track), np.zeros(0)))
+                start, n = int(b["frame_start"][i]), int(b["num_frames"][i])
+                for t in range(n):
+                    w.boxes.setdefault(start + t, [float(v) for v in b["boxes"][i, t]])
+        for sid, w in people.items():
+            w.clips = np.concatenate([b[self.column][b["sequence_id"] == sid] for b in batches])
+        fps = source_fps(rec)
+        for w in people.values():
+            w.fps = fps
+        # Longest-seen first: the person an answer about "the walk" is about when one is needed.
+        return sorted(people.values(), key=lambda w: (-len(w.boxes), w.track_id or 0))
 
-    def from_video(self, data: bytes, suffix: str = ".mp4") -> np.ndarray:
-        """Video bytes → uint8 clips [N, T, H, W(, 3)]."""
+    def walkers_from_video(self, data: bytes, suffix: str = ".mp4") -> list[Walker]:
+        """Video bytes → every person in it."""
         with _private_dir() as d:
             path = d / f"upload{suffix if suffix in ('.mp4', '.avi', '.mov', '.mkv', '.webm') else '.mp4'}"
             path.write_bytes(data)
-            return self._clips(_record("video", str(path)))
+            return self._walkers(_record("video", str(path)))
 
-    def from_images(self, images: list[bytes]) -> np.ndarray:
-        """Encoded frames (PNG/JPEG bytes, in order) → uint8 clips."""
+    def walkers_from_images(self, images: list[bytes]) -> list[Walker]:
+        """Encoded frames (PNG/JPEG bytes, in order) → every person in them."""
         with _private_dir() as d:
             names = []
             for i, data in enumerate(images):
@@ -82,7 +122,22 @@ class ClipMaker:
                 name = d / f"{i:06d}.png"
                 cv2.imwrite(str(name), img)
                 names.append(str(name))
-            return self._clips(_record("frames", str(d), tuple(names)))
+            return self._walkers(_record("frames", str(d), tuple(names)))
+
+    def from_video(self, data: bytes, suffix: str = ".mp4") -> np.ndarray:
+        """Video bytes of one walking person → their uint8 clips [N, T, H, W(, 3)]; several people: BadInput."""
+        return _one(self.walkers_from_video(data, suffix))
+
+    def from_images(self, images: list[bytes]) -> np.ndarray:
+        """Frames of one walking person → their clips; several people: BadInput."""
+        return _one(self.walkers_from_images(images))
+
+
+def _one(walkers: list[Walker]) -> np.ndarray:
+    if len(walkers) > 1:
+        spans = ", ".join(f"track {w.track_id} (frames {min(w.boxes)}–{max(w.boxes)})" for w in walkers)
+        raise BadInput(f"{len(walkers)} people walk in this input ({spans}); it must show one person")
+    return walkers[0].clips
 
 
 @contextmanager

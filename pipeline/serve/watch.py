@@ -1,6 +1,7 @@
 """`gait watch SOURCE`: live input. Follows a camera, stream or file over a sliding window of frames and asks
 who is walking: through the HTTP endpoint (`--url`, the window as JPEG frames to /identify, tagged with the
-camera's name for the Dialogflow webhook), or locally with a model and a registry. Prints each answer.
+camera's name for the Dialogflow webhook), or locally with a model and a registry. Prints one line per person
+per window: each window's people are found and tracked, and each is identified on their own.
 """
 
 from __future__ import annotations
@@ -122,16 +123,26 @@ class LocalIdentifier:
         from pipeline.serve.uploads import BadInput
 
         try:
-            clips = self.clips.from_images([cv2.imencode(".png", f)[1].tobytes() for f in window])
+            walkers = self.clips.walkers_from_images([cv2.imencode(".png", f)[1].tobytes() for f in window])
         except BadInput as exc:
             return {"identity": "-", "similarity": None, "error": str(exc)}
-        return self.classifier.identify(embed_clips_shared(self.embedder, clips), 3)
+        people = [self.classifier.identify(embed_clips_shared(self.embedder, w.clips), 3) | w.where() for w in walkers]
+        return people[0] | {"people": people}
 
 
 def watch(source: str, identify: Any, window: int = 48, step: int = 24, max_seconds: float = 0.0) -> Iterator[Sighting]:
+    """One Sighting per person per window (each window's people are found and tracked anew)."""
     for t, frames_ in windows(frames(source, max_seconds), window, step):
         answer = identify(frames_)
-        detail = answer.get("error", "")
-        if not detail and answer.get("candidates"):
-            detail = "top: " + ", ".join(f"{c['identity']} {c['similarity']:.2f}" for c in answer["candidates"])
-        yield Sighting(t, answer["identity"], answer.get("similarity"), detail)
+        for person in answer.get("people") or [answer]:
+            yield _sighting(t, person, answer.get("error", ""))
+
+
+def _sighting(t: float, person: dict[str, Any], error: str) -> Sighting:
+    parts = [error] if error else []
+    if person.get("track_id") is not None and person.get("boxes"):
+        f, x0, y0, x1, y1 = person["boxes"][-1]
+        parts.append(f"track {person['track_id']} box {x0:.0f},{y0:.0f}-{x1:.0f},{y1:.0f} (frame {f})")
+    if not error and person.get("candidates"):
+        parts.append("top: " + ", ".join(f"{c['identity']} {c['similarity']:.2f}" for c in person["candidates"]))
+    return Sighting(t, person.get("identity", "-"), person.get("similarity"), "  ".join(parts))

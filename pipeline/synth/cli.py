@@ -10,7 +10,23 @@ from pipeline.config import add_config_arguments
 from pipeline.synth.config import CONDITIONS, LAYOUTS, OUTPUTS, PRESETS, SynthConfig
 
 if TYPE_CHECKING:
+    from pipeline.synth.crowd_dataset import CrowdConfig, CrowdSummary
     from pipeline.synth.generate import GenerationSummary
+
+CROWD_CAMERAS = ("still", "pan", "shake")  # pipeline.synth.crowd.CAMERAS, without importing the renderer
+CROWD_LIGHTING = ("steady", "changing")
+# Options of single-walker datasets that mean nothing for multi-walker scenes.
+SINGLE_WALKER_ONLY = (
+    "preset",
+    "conditions",
+    "sequences",
+    "views",
+    "layout",
+    "output",
+    "silhouette_png",
+    "background_frames",
+    "config",
+)
 
 
 def parse_views(text: str) -> tuple[int, ...]:
@@ -40,6 +56,22 @@ def parse_sequences(text: str) -> int | dict[str, int]:
         return {k.strip(): int(v) for k, v in (part.split("=") for part in text.split(",") if part.strip())}
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"sequences must look like 4 or nm=6,bg=2,cl=2, not {text!r}") from exc
+
+
+def parse_walkers(text: str) -> tuple[int, int]:
+    """'4' (every scene) or '2-6' (each scene draws its number in the range)."""
+    try:
+        lo, _, hi = text.partition("-")
+        return int(lo), int(hi or lo)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"walkers must look like 4 or 2-6, not {text!r}") from exc
+
+
+def parse_cameras(text: str) -> tuple[str, ...]:
+    cams = tuple(c.strip() for c in text.split(",") if c.strip())
+    if not cams or any(c not in CROWD_CAMERAS for c in cams):
+        raise argparse.ArgumentTypeError(f"camera must look like still or still,pan,shake, not {text!r}")
+    return cams
 
 
 def presets_table() -> str:
@@ -109,6 +141,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--jitter", type=float, help="how much two walks of one person differ, in population standard deviations"
     )
+    crowd = p.add_argument_group(
+        "multi-walker scenes",
+        "--walkers switches to scenes of several people crossing, entering and leaving, for scoring trackers: "
+        "videos OUT/<camera>-<nn>.mp4 with per-walker boxes and visibility (docs/synthetic-data.md). "
+        "--frames, --size, --fps, --seed, --subjects and --jitter apply (defaults 300 frames, 320x240, 25 fps, "
+        "50 subjects); the single-walker options above do not.",
+    )
+    crowd.add_argument(
+        "--walkers", type=parse_walkers, help="people per scene: a number, or a range such as 2-6 drawn per scene"
+    )
+    crowd.add_argument(
+        "--camera",
+        type=parse_cameras,
+        help="still (a tripod), pan (the view slides across a wider room and back, a few px per frame) or "
+        "shake (hand-held jitter of several px); a comma list makes --scenes scenes of each (default still)",
+    )
+    crowd.add_argument(
+        "--lighting",
+        choices=CROWD_LIGHTING,
+        help="steady, or changing: a slow gain drift and a sudden step, as when a light is switched (default steady)",
+    )
+    crowd.add_argument("--scenes", type=int, help="scenes per camera mode (default 3)")
     p.add_argument("--no-ray", action="store_true", help="render in this process, one sequence after another")
     p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset made with another config")
@@ -144,17 +198,44 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
         raise SystemExit(str(exc)) from exc
 
 
+def crowd_config_from_args(args: argparse.Namespace) -> CrowdConfig:
+    """The multi-walker config of `gait synth OUT --walkers N ...`."""
+    from pipeline.synth.crowd_dataset import CrowdConfig
+
+    given = [f"--{name.replace('_', '-')}" for name in SINGLE_WALKER_ONLY if getattr(args, name, None) is not None]
+    if given:
+        raise SystemExit(f"gait synth: {', '.join(given)} do not apply to multi-walker scenes (--walkers)")
+    changes: dict[str, Any] = {"walkers": args.walkers}
+    for name, key in (("camera", "cameras"), ("lighting", "lighting"), ("scenes", "scenes")):
+        if getattr(args, name, None) is not None:
+            changes[key] = getattr(args, name)
+    for name in ("frames", "fps", "seed", "subjects", "jitter"):
+        if getattr(args, name, None) is not None:
+            changes[name] = getattr(args, name)
+    if args.size is not None:
+        changes["width"], changes["height"] = args.size
+    try:
+        return CrowdConfig().with_changes(**changes)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
+
+
 def run(args: argparse.Namespace) -> int:
     print("\n".join(execute(args).lines()))
     return 0
 
 
-def execute(args: argparse.Namespace) -> GenerationSummary:
+def execute(args: argparse.Namespace) -> GenerationSummary | CrowdSummary:
     """`gait synth` without the printing: the main job runs this too."""
     from pipeline.synth.generate import generate_dataset
 
     if not args.out:
         raise SystemExit("gait synth: give OUT, or --config (OUT is then WORKDIR/synth)")
+    if getattr(args, "walkers", None) is not None:
+        return _execute_crowd(args)
+    crowd_only = [f"--{n}" for n in ("camera", "lighting", "scenes") if getattr(args, n, None) is not None]
+    if crowd_only:
+        raise SystemExit(f"gait synth: {', '.join(crowd_only)} only apply to multi-walker scenes: add --walkers N")
     cfg = config_from_args(args)
     try:
         summary = generate_dataset(
@@ -168,3 +249,20 @@ def execute(args: argparse.Namespace) -> GenerationSummary:
     except FileExistsError as exc:
         raise SystemExit(f"gait synth: {exc}") from exc
     return summary
+
+
+def _execute_crowd(args: argparse.Namespace) -> CrowdSummary:
+    from pipeline.synth.crowd_dataset import generate_crowd
+
+    cfg = crowd_config_from_args(args)
+    try:
+        return generate_crowd(
+            cfg,
+            args.out,
+            parallel=not args.no_ray,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+            ray_address=args.address,
+        )
+    except FileExistsError as exc:
+        raise SystemExit(f"gait synth: {exc}") from exc

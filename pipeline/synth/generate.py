@@ -116,7 +116,8 @@ def _meta(
     return meta
 
 
-def _write_video(path: Path, frames: np.ndarray, fps: float) -> None:
+def write_video(path: Path, frames: np.ndarray, fps: float) -> None:
+    """An mp4 (mp4v) written beside its final name and renamed into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.stem}.{os.getpid()}.tmp.mp4"
     h, w = frames.shape[1:3]
@@ -150,7 +151,7 @@ def write_sequence(root: Path, cfg: SynthConfig, data: SequenceData) -> dict[str
         **{k: data.meta[k] for k in ("subject", "condition", "sequence", "view")},
     }
     if cfg.output in ("video", "both") and lay == "casia-b":
-        _write_video(root / L.video_path(spec, lay), r.frames, cfg.fps)
+        write_video(root / L.video_path(spec, lay), r.frames, cfg.fps)
         entry["video"] = L.video_path(spec, lay)
     if cfg.output in ("frames", "both") or lay == "casia-a":
         names = [L.frame_name(spec, lay, i) for i in range(r.frames.shape[0])]

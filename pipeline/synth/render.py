@@ -41,17 +41,18 @@ def _shade(col: tuple[int, int, int], k: float) -> tuple[int, int, int]:
     return tuple(int(min(255, c * k)) for c in col)  # type: ignore[return-value]
 
 
-class _Painter:
-    """Draws into a colour canvas and a mask at once."""
+class Painter:
+    """Draws into a colour canvas and a mask at once. The mask may be another window of the image plane:
+    `mask_offset` is added to every point drawn into it (a mask larger than the frame sees what leaves it)."""
 
-    def __init__(self, canvas: np.ndarray, mask: np.ndarray) -> None:
+    def __init__(self, canvas: np.ndarray, mask: np.ndarray, mask_offset: np.ndarray | None = None) -> None:
         self.canvas, self.mask = canvas, mask
+        self.mo = np.zeros(2) if mask_offset is None else np.asarray(mask_offset, float)
 
     def capsule(self, p0: np.ndarray, p1: np.ndarray, r: float, col: tuple[int, int, int]) -> None:
         t = max(1, int(round(2 * r)))
-        a, b = _fx(p0), _fx(p1)
-        cv2.line(self.canvas, a, b, col, t, cv2.LINE_AA, SHIFT)
-        cv2.line(self.mask, a, b, 255, t, cv2.LINE_8, SHIFT)
+        cv2.line(self.canvas, _fx(p0), _fx(p1), col, t, cv2.LINE_AA, SHIFT)
+        cv2.line(self.mask, _fx(p0 + self.mo), _fx(p1 + self.mo), 255, t, cv2.LINE_8, SHIFT)
         if t >= 4:  # a lit stripe toward the light: reads as a cylinder
             off = LIGHT * r * 0.35
             cv2.line(self.canvas, _fx(p0 + off), _fx(p1 + off), _shade(col, 1.3), max(1, t // 3), cv2.LINE_AA, SHIFT)
@@ -60,16 +61,17 @@ class _Painter:
         rr = max(ONE // 2, int(round(r * ONE)))
         cv2.circle(self.canvas, _fx(c), rr, col, -1, cv2.LINE_AA, SHIFT)
         if mask:
-            cv2.circle(self.mask, _fx(c), rr, 255, -1, cv2.LINE_8, SHIFT)
+            cv2.circle(self.mask, _fx(c + self.mo), rr, 255, -1, cv2.LINE_8, SHIFT)
 
     def polygon(self, pts: np.ndarray, col: tuple[int, int, int], edge: float = 0.0) -> None:
         poly = np.round(pts * ONE).astype(np.int32)[None]
+        mpoly = np.round((pts + self.mo) * ONE).astype(np.int32)[None]
         cv2.fillPoly(self.canvas, poly, col, cv2.LINE_AA, SHIFT)
-        cv2.fillPoly(self.mask, poly, 255, cv2.LINE_8, SHIFT)
+        cv2.fillPoly(self.mask, mpoly, 255, cv2.LINE_8, SHIFT)
         if edge >= 0.5:
             t = max(1, int(round(2 * edge)))
             cv2.polylines(self.canvas, poly, True, col, t, cv2.LINE_AA, SHIFT)
-            cv2.polylines(self.mask, poly, True, 255, t, cv2.LINE_8, SHIFT)
+            cv2.polylines(self.mask, mpoly, True, 255, t, cv2.LINE_8, SHIFT)
 
 
 def _box_corners(centre: np.ndarray, ax: np.ndarray, ay: np.ndarray, size: tuple[float, float, float]) -> np.ndarray:
@@ -81,86 +83,81 @@ def _box_corners(centre: np.ndarray, ax: np.ndarray, ay: np.ndarray, size: tuple
     return centre[:, None, :] + offs[None]
 
 
-def render_walk(
-    scene: Scene,
-    filming: Filming,
-    walk: Walk,
-    person: Person,
-    outfit: Outfit,
-    cov: Covariate,
-    build: float,
-    rng: np.random.Generator,
-) -> Rendered:
-    """Render every frame of a walk; returns frames, masks and ground truth."""
-    cam = scene.camera
-    width, height = scene.size
-    n = walk.joints.shape[0]
-    jw = walk.joints
-    fwd3 = np.array([walk.forward[0], walk.forward[1], 0.0])
-    left3 = np.array([-walk.forward[1], walk.forward[0], 0.0])
-    up3 = np.array([0.0, 0.0, 1.0])
-    seg = walk.segments
+class WalkerDrawing:
+    """One walk seen through a camera: projected once, then drawn frame by frame, far parts first.
 
-    # Extra 3-D points, all frames at once.
-    # The head's circle touches the head-top joint, as the skull's top does.
-    head_c = jw[:, J["upper_neck"]] + 0.55 * (jw[:, J["head_top"]] - jw[:, J["upper_neck"]])
-    head_r = 0.45 * seg.head
-    hair_c = head_c + up3 * head_r * 0.3 - fwd3 * head_r * 0.25
-    hands = []
-    for s in ("r", "l"):
-        d = jw[:, J[f"{s}_wrist"]] - jw[:, J[f"{s}_elbow"]]
-        d /= np.linalg.norm(d, axis=-1, keepdims=True) + 1e-9
-        hands.append(jw[:, J[f"{s}_wrist"]] + 0.05 * d)
-    extra3 = {"head": head_c, "hair": hair_c, "r_hand": hands[0], "l_hand": hands[1]}
-    if cov.coat is not None:
-        for s, sign in (("r", -1.0), ("l", 1.0)):
-            hip, knee = jw[:, J[f"{s}_hip"]], jw[:, J[f"{s}_knee"]]
-            extra3[f"{s}_hem"] = hip + 0.6 * (knee - hip) + left3 * sign * 0.07 * build
-    bag_corners = None
-    if cov.bag is not None:
-        side = cov.bag_side
-        side3 = left3 * side
-        if cov.bag == "backpack":
-            pel, tho = jw[:, J["pelvis"]], jw[:, J["thorax"]]
-            centre = pel + 0.6 * (tho - pel) - fwd3 * (0.1 * build + cov.bag_size[1] / 2)
-            bag_corners = _box_corners(centre, left3, fwd3, cov.bag_size)
-        elif cov.bag == "shoulder":
-            hip = jw[:, J["r_hip" if side < 0 else "l_hip"]]
-            centre = hip + side3 * (0.1 * build + cov.bag_size[1] / 2) + up3 * 0.02
-            bag_corners = _box_corners(centre, fwd3, side3, cov.bag_size)
-            extra3["strap0"] = jw[:, J["l_shoulder" if side < 0 else "r_shoulder"]]
-            extra3["strap1"] = centre + up3 * cov.bag_size[2] / 2
-        else:  # hand
-            wrist = jw[:, J["r_wrist" if side < 0 else "l_wrist"]]
-            centre = wrist - up3 * (cov.bag_size[2] / 2 + 0.07)
-            bag_corners = _box_corners(centre, fwd3, side3, cov.bag_size)
-            extra3["strap0"] = wrist
-            extra3["strap1"] = centre + up3 * cov.bag_size[2] / 2
+    `draw(paint, t, off)` paints frame t's walker with its image-plane points moved by `off` (minus the camera
+    shift); a scene of several walkers draws each one's whole body in turn, far walker to near."""
 
-    uv_j, dep_j = cam.project(jw)
-    uv_toe, dep_toe = cam.project(walk.toes)
-    uv_heel, dep_heel = cam.project(walk.heels)
-    uv_x = {k: cam.project(v) for k, v in extra3.items()}
-    uv_bag = cam.project(bag_corners) if bag_corners is not None else None
-    shift = filming.shift
-    f = cam.f
+    def __init__(self, scene: Scene, walk: Walk, person: Person, outfit: Outfit, cov: Covariate, build: float) -> None:
+        cam = scene.camera
+        jw = walk.joints
+        fwd3 = np.array([walk.forward[0], walk.forward[1], 0.0])
+        left3 = np.array([-walk.forward[1], walk.forward[0], 0.0])
+        up3 = np.array([0.0, 0.0, 1.0])
+        seg = walk.segments
 
-    shirt = outfit.shirt if cov.coat is None else cov.coat
-    sleeve = shirt if (outfit.long_sleeves or cov.coat is not None) else person.skin
-    shoes = cov.shoe_colour or outfit.shoes
-    arm_k = 1.25 if cov.coat is not None else 1.0
-    torso_k = 1.3 if cov.coat is not None else 1.0
-    thigh_k = 1.1 if cov.coat is not None else 1.0
+        # Extra 3-D points, all frames at once.
+        # The head's circle touches the head-top joint, as the skull's top does.
+        head_c = jw[:, J["upper_neck"]] + 0.55 * (jw[:, J["head_top"]] - jw[:, J["upper_neck"]])
+        self.head_r = 0.45 * seg.head
+        hair_c = head_c + up3 * self.head_r * 0.3 - fwd3 * self.head_r * 0.25
+        hands = []
+        for s in ("r", "l"):
+            d = jw[:, J[f"{s}_wrist"]] - jw[:, J[f"{s}_elbow"]]
+            d /= np.linalg.norm(d, axis=-1, keepdims=True) + 1e-9
+            hands.append(jw[:, J[f"{s}_wrist"]] + 0.05 * d)
+        extra3 = {"head": head_c, "hair": hair_c, "r_hand": hands[0], "l_hand": hands[1]}
+        if cov.coat is not None:
+            for s, sign in (("r", -1.0), ("l", 1.0)):
+                hip, knee = jw[:, J[f"{s}_hip"]], jw[:, J[f"{s}_knee"]]
+                extra3[f"{s}_hem"] = hip + 0.6 * (knee - hip) + left3 * sign * 0.07 * build
+        bag_corners = None
+        if cov.bag is not None:
+            side = cov.bag_side
+            side3 = left3 * side
+            if cov.bag == "backpack":
+                pel, tho = jw[:, J["pelvis"]], jw[:, J["thorax"]]
+                centre = pel + 0.6 * (tho - pel) - fwd3 * (0.1 * build + cov.bag_size[1] / 2)
+                bag_corners = _box_corners(centre, left3, fwd3, cov.bag_size)
+            elif cov.bag == "shoulder":
+                hip = jw[:, J["r_hip" if side < 0 else "l_hip"]]
+                centre = hip + side3 * (0.1 * build + cov.bag_size[1] / 2) + up3 * 0.02
+                bag_corners = _box_corners(centre, fwd3, side3, cov.bag_size)
+                extra3["strap0"] = jw[:, J["l_shoulder" if side < 0 else "r_shoulder"]]
+                extra3["strap1"] = centre + up3 * cov.bag_size[2] / 2
+            else:  # hand
+                wrist = jw[:, J["r_wrist" if side < 0 else "l_wrist"]]
+                centre = wrist - up3 * (cov.bag_size[2] / 2 + 0.07)
+                bag_corners = _box_corners(centre, fwd3, side3, cov.bag_size)
+                extra3["strap0"] = wrist
+                extra3["strap1"] = centre + up3 * cov.bag_size[2] / 2
 
-    frames = np.empty((n, height, width, 3), np.uint8)
-    masks = np.zeros((n, height, width), np.uint8)
-    noise = rng.standard_normal((n, height, width, 3), dtype=np.float32) * np.float32(filming.noise_sd)
-    for t in range(n):
-        off = -shift[t]
-        canvas = background_frame(scene, shift[t])
-        paint = _Painter(canvas, masks[t])
-        P = uv_j[t] + off
-        D = dep_j[t]
+        self.uv_j, self.dep_j = cam.project(jw)
+        self.uv_toe, self.dep_toe = cam.project(walk.toes)
+        self.uv_heel, self.dep_heel = cam.project(walk.heels)
+        self.uv_x = {k: cam.project(v) for k, v in extra3.items()}
+        self.uv_bag = cam.project(bag_corners) if bag_corners is not None else None
+        self.f = cam.f
+        self.person, self.outfit, self.cov, self.build = person, outfit, cov, build
+
+    def depth(self, t: int) -> float:
+        """Distance of the body (pelvis) from the camera at frame t: walkers are drawn in this order."""
+        return float(self.dep_j[t, J["pelvis"]])
+
+    def draw(self, paint: Painter, t: int, off: np.ndarray) -> None:
+        """Paint frame t's walker, far parts first."""
+        person, outfit, cov, build, f = self.person, self.outfit, self.cov, self.build, self.f
+        uv_x, uv_bag = self.uv_x, self.uv_bag
+        shirt = outfit.shirt if cov.coat is None else cov.coat
+        sleeve = shirt if (outfit.long_sleeves or cov.coat is not None) else person.skin
+        shoes = cov.shoe_colour or outfit.shoes
+        arm_k = 1.25 if cov.coat is not None else 1.0
+        torso_k = 1.3 if cov.coat is not None else 1.0
+        thigh_k = 1.1 if cov.coat is not None else 1.0
+
+        P = self.uv_j[t] + off
+        D = self.dep_j[t]
         body_depth = D[J["pelvis"]]
         # (depth, method, args): drawn far to near; equal depths keep their order.
         cmds: list[tuple[float, str, tuple]] = []
@@ -170,9 +167,10 @@ def render_walk(
 
         def limb(a: np.ndarray, b: np.ndarray, da: float, db: float, r_m: float, col: tuple, bias: float = 0.0) -> None:
             depth = 0.5 * (da + db)
-            c = _shade(col, FAR_SHADE) if depth > body_depth + 0.03 else col  # noqa: B023 (called in this iteration)
-            cmds.append((depth + bias, "capsule", (a, b, px(r_m, depth), c)))  # noqa: B023
+            c = _shade(col, FAR_SHADE) if depth > body_depth + 0.03 else col
+            cmds.append((depth + bias, "capsule", (a, b, px(r_m, depth), c)))
 
+        uv_heel, uv_toe, dep_heel, dep_toe = self.uv_heel, self.uv_toe, self.dep_heel, self.dep_toe
         for k, s in enumerate(("r", "l")):
             hip, knee, ank = (J[f"{s}_{x}"] for x in ("hip", "knee", "ankle"))
             limb(P[hip], P[knee], D[hip], D[knee], 0.068 * build * thigh_k, outfit.trousers)
@@ -195,9 +193,9 @@ def render_walk(
             cmds.append((body_depth - 0.02, "polygon", (coat, _shade(cov.coat, 0.92), px(0.07 * build, body_depth))))
         limb(P[J["thorax"]], P[J["upper_neck"]], D[J["thorax"]], D[J["upper_neck"]], 0.05 * build, person.skin, -0.03)
         head_d = uv_x["head"][1][t]
-        cmds.append((head_d - 0.05, "disc", (uv_x["head"][0][t] + off, px(head_r, head_d), person.skin)))
+        cmds.append((head_d - 0.05, "disc", (uv_x["head"][0][t] + off, px(self.head_r, head_d), person.skin)))
         hair_d = uv_x["hair"][1][t]
-        cmds.append((head_d - 0.05, "disc", (uv_x["hair"][0][t] + off, px(head_r * 0.82, hair_d), person.hair)))
+        cmds.append((head_d - 0.05, "disc", (uv_x["hair"][0][t] + off, px(self.head_r * 0.82, hair_d), person.hair)))
         if uv_bag is not None:
             hull = cv2.convexHull((uv_bag[0][t] + off).astype(np.float32)).reshape(-1, 2)
             bag_d = float(uv_bag[1][t].mean())
@@ -211,10 +209,34 @@ def render_walk(
 
         for _, method, args in sorted(cmds, key=lambda c: -c[0]):
             getattr(paint, method)(*args)
+
+
+def render_walk(
+    scene: Scene,
+    filming: Filming,
+    walk: Walk,
+    person: Person,
+    outfit: Outfit,
+    cov: Covariate,
+    build: float,
+    rng: np.random.Generator,
+) -> Rendered:
+    """Render every frame of a walk; returns frames, masks and ground truth."""
+    width, height = scene.size
+    n = walk.joints.shape[0]
+    drawing = WalkerDrawing(scene, walk, person, outfit, cov, build)
+    shift = filming.shift
+
+    frames = np.empty((n, height, width, 3), np.uint8)
+    masks = np.zeros((n, height, width), np.uint8)
+    noise = rng.standard_normal((n, height, width, 3), dtype=np.float32) * np.float32(filming.noise_sd)
+    for t in range(n):
+        canvas = background_frame(scene, shift[t])
+        drawing.draw(Painter(canvas, masks[t]), t, -shift[t])
         frames[t] = expose(canvas, float(filming.gain[t]), filming.tint, noise[t])
 
-    joints = np.empty((n, jw.shape[1], 3), np.float32)
-    joints[..., :2] = uv_j - shift[:, None, :]
+    joints = np.empty((n, walk.joints.shape[1], 3), np.float32)
+    joints[..., :2] = drawing.uv_j - shift[:, None, :]
     x, y = joints[..., 0], joints[..., 1]
     joints[..., 2] = ((x >= 0) & (x <= width - 1) & (y >= 0) & (y <= height - 1)).astype(np.float32)
     boxes = np.full((n, 4), np.nan, np.float32)

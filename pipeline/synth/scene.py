@@ -137,11 +137,15 @@ class Filming:
         return cls(shift=shift, gain=gain, tint=tint, noise_sd=float(rng.uniform(1.5, 6.0)))
 
 
-def background_frame(scene: Scene, shift: np.ndarray) -> np.ndarray:
-    """The background as the jittered camera sees it (sub-pixel shift, bilinear)."""
-    w, h = scene.size
+def background_frame(
+    scene: Scene, shift: np.ndarray, size: tuple[int, int] | None = None, flags: int = cv2.INTER_LINEAR
+) -> np.ndarray:
+    """The background as the jittered camera sees it (sub-pixel shift, bilinear unless `flags` says otherwise).
+    `size` (width, height) cuts a smaller window out of a wide scene, at `shift` from its top-left: a panning
+    camera's view."""
+    w, h = size or scene.size
     m = np.float32([[1, 0, -(scene.margin + shift[0])], [0, 1, -(scene.margin + shift[1])]])
-    return cv2.warpAffine(scene.background, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return cv2.warpAffine(scene.background, m, (w, h), flags=flags, borderMode=cv2.BORDER_REFLECT)
 
 
 def expose(canvas: np.ndarray, gain: float, tint: np.ndarray, noise: np.ndarray) -> np.ndarray:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.ingest.clips import pad_to, window_starts
+from pipeline.ingest.clips import Windower, pad_to, window_starts
 from pipeline.ingest.config import PreprocessConfig
 from pipeline.ingest.crop import align_silhouette, crop_region, crop_resize, joints_to_crop
 from pipeline.ingest.decode import load_truth, video_frames
 from pipeline.ingest.errors import IngestError, Outcome
 from pipeline.ingest.person import BackgroundSubtractor, smooth_boxes
-from pipeline.ingest.sequence import SequenceProcessor, _Windower
+from pipeline.ingest.sequence import SequenceProcessor
 
 
 @pytest.mark.parametrize(("n", "expected"), [(24, [0]), (10, [0]), (36, [0, 12]), (40, [0, 12, 16]), (48, [0, 12, 24])])
@@ -21,7 +21,7 @@ def test_window_starts_cover_the_sequence(n, expected):
 
 @pytest.mark.parametrize("n", [8, 24, 25, 36, 40, 61, 100])
 def test_streaming_windower_matches_window_starts(n):
-    w = _Windower(24, 12)
+    w = Windower(24, 12)
     starts = []
     for i in range(n):
         starts += [s for s, _ in w.push(i)]  # type: ignore[arg-type]
@@ -33,7 +33,7 @@ def test_streaming_windower_matches_window_starts(n):
 
 
 def test_windower_rejects_too_short():
-    w = _Windower(24, 12)
+    w = Windower(24, 12)
     for i in range(3):
         w.push(i)  # type: ignore[arg-type]
     with pytest.raises(IngestError, match="fewer than min_frames=8"):
@@ -115,9 +115,26 @@ def _record(tiny, stem: str, **extra) -> dict:
     }
 
 
-@pytest.mark.parametrize("detector", ["truth", "background", "hog"])
-def test_sequence_processor_gives_fixed_shape_clips(tiny_synth, detector):
-    cfg = PreprocessConfig(width=32, height=48, clip_len=8, stride=4, detector=detector)
+def test_tracking_follows_the_one_walker_of_a_labelled_walk(tiny_synth):
+    """A labelled synthetic walk is one person: its best track keeps the walk's id (tests/data/test_tracks.py
+    has several people; HOG, which finds these small drawn people in a third of the frames, is tested on real
+    footage in tests/data/test_detectors.py)."""
+    cfg = PreprocessConfig(width=32, height=48, clip_len=8, stride=4, min_frames=6, detector="background")
+    stem = "002-nm-02-090"
+    rec = _record(tiny_synth, stem)
+    outcome = Outcome(stem, rec["source"])
+    batches = list(SequenceProcessor(cfg, "h", with_joints=False).clips(rec, outcome))
+    assert outcome.frames == 20 and outcome.clips == sum(len(b["clip_index"]) for b in batches) >= 2
+    assert {str(s) for b in batches for s in b["sequence_id"]} == {rec["sequence_id"]}
+    kept = [t for t in outcome.tracks if t["dropped"] is None]
+    assert len(kept) == 1 and kept[0]["frames"] >= 15
+    b = batches[0]
+    assert b["frames"].shape[1:] == (8, 48, 32, 3) and b["silhouettes"].shape[1:] == (8, 48, 32)
+    assert 0.08 < (b["silhouettes"] > 0).mean() < 0.7
+
+
+def test_sequence_processor_gives_fixed_shape_clips(tiny_synth):
+    cfg = PreprocessConfig(width=32, height=48, clip_len=8, stride=4, detector="truth")
     stem = "002-nm-02-090"
     rec = _record(tiny_synth, stem, annotation=str(tiny_synth / "annotations" / f"{stem}.npz"))
     outcome = Outcome(stem, rec["source"])

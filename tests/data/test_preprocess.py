@@ -146,7 +146,8 @@ def test_every_bad_input_is_one_error_row_and_the_rest_finishes(bad_archive, tmp
     out = tmp_path / "out"
     cfg = CFG.with_changes(max_pixels=20_000, min_frames=4)
     summary = preprocess(str(bad_archive), str(out), cfg)
-    errors = {Path(e["source"]).name: e for e in _errors(out)}
+    # Inputs that failed (rows for refused person tracks of written inputs have a track_id: test_tracks.py).
+    errors = {Path(e["source"]).name: e for e in _errors(out) if e["track_id"] is None}
     assert set(errors) == set(EXPECTED_ERRORS)
     for name, (stage, etype, text) in EXPECTED_ERRORS.items():
         e = errors[name]
@@ -222,7 +223,9 @@ def http_server(tiny_synth):
 
 def test_http_stream_goes_through_the_same_decode(http_server, tmp_path, ray_local):
     out = tmp_path / "stream"
-    summary = preprocess(f"{http_server}/002-nm-01-090.mp4", str(out), CFG.with_changes(stream_seconds=20))
+    # min_frames 8 as real configs have: blobs split off the walker for a few frames are not tracks of a person
+    cfg = CFG.with_changes(stream_seconds=20, min_frames=8)
+    summary = preprocess(f"{http_server}/002-nm-01-090.mp4", str(out), cfg)
     assert summary.written == 1 and summary.failed == 0 and _manifest(out)["layout"] == "stream"
     rows = pq.read_table(out / "shards", columns=["source", "frame_start", "split"]).to_pylist()
     assert len(rows) == 4 and rows[0]["source"].startswith("http://127.0.0.1")

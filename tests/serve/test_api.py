@@ -7,12 +7,14 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 import cv2
 import numpy as np
 import pytest
 import requests
 
+from tests.data.conftest import read_frames, write_video
 from tests.serve.conftest import AUTH, TOKEN
 from tests.serve.test_dialogflow import request as webhook_request
 
@@ -45,6 +47,8 @@ def test_token_rules(server, videos):
         r = requests.post(f"{server}/identities", data={"name": "x"}, files=files, headers=headers, timeout=60)
         assert r.status_code == 401 and r.json()["error"]
         assert requests.delete(f"{server}/identities/x", headers=headers, timeout=30).status_code == 401
+        assert requests.delete(f"{server}/identities/a/b", headers=headers, timeout=30).status_code == 401
+        assert requests.delete(f"{server}/identities?id=1", headers=headers, timeout=30).status_code == 401
 
 
 def test_enrol_identify_delete(server, videos):
@@ -83,6 +87,92 @@ def test_enrol_identify_delete(server, videos):
     assert requests.delete(f"{server}/identities/{people[0]}", headers=AUTH, timeout=30).status_code == 404
     after = _post_video(f"{server}/identify?top_k=5", probe).json()
     assert people[0] not in [c["identity"] for c in after["candidates"]]  # its SVM class and vectors are gone
+
+
+def test_identify_answers_each_person_of_a_two_person_clip(server, videos, tmp_path):
+    """Two people walking at once (two synthetic walks side by side, one in each half): each is found, tracked
+    and identified on their own, with their boxes. Each is enrolled from the very walk shown, so the right
+    answer is unambiguous even for the tests' tiny model."""
+    left_subject, right_subject = sorted(videos)[3], sorted(videos)[4]
+    walks = {}
+    for name, subject in (("pair-left", left_subject), ("pair-right", right_subject)):
+        walks[name] = [v for v in videos[subject] if v.stem.endswith("090")][-1]
+        files = [("video", (walks[name].name, walks[name].read_bytes(), "video/mp4"))]
+        r = requests.post(f"{server}/identities", data={"name": name}, files=files, headers=AUTH, timeout=120)
+        assert r.status_code == 201, r.text
+    left, right = read_frames(walks["pair-left"]), read_frames(walks["pair-right"])
+    width = left[0].shape[1]
+    clip = write_video(tmp_path / "two.mp4", [np.hstack([a, b]) for a, b in zip(left, right, strict=False)])
+    try:
+        r = _post_video(f"{server}/identify?top_k=3", clip)
+        assert r.status_code == 200, r.text
+        people = r.json()["people"]
+        assert len(people) == 2, [(p["track_id"], p["first_frame"], p["last_frame"]) for p in people]
+        people.sort(key=lambda p: np.median([b[1] for b in p["boxes"]]))
+        assert [p["identity"] for p in people] == ["pair-left", "pair-right"], people
+        for p, inside in zip(people, ((0, width), (width, 2 * width)), strict=True):
+            boxes = np.array(p["boxes"])
+            assert len(boxes) >= 8 and p["first_frame"] == boxes[0, 0] and p["last_frame"] == boxes[-1, 0]
+            centres = (boxes[:, 1] + boxes[:, 3]) / 2
+            assert ((centres > inside[0]) & (centres < inside[1])).all(), (p["identity"], centres)
+        assert {p["track_id"] for p in people} == {people[0]["track_id"], people[1]["track_id"]}
+        assert r.json()["identity"] == people[0]["identity"] or r.json()["identity"] == people[1]["identity"]
+        # enrolment takes a video of one person: the two-person clip is refused, saying why
+        files = [("video", ("two.mp4", clip.read_bytes(), "video/mp4"))]
+        r = requests.post(f"{server}/identities", data={"name": "two"}, files=files, headers=AUTH, timeout=120)
+        assert r.status_code == 422 and "2 people" in r.json()["error"]
+    finally:
+        for name in walks:
+            requests.delete(f"{server}/identities/{name}", headers=AUTH, timeout=30)
+
+
+def test_every_enrolled_name_can_be_erased(server, server_args, videos):
+    """Names with `/`, `%` or dot segments: enrolled, listed with their ids, and erased over HTTP by name (a `/`
+    URL-encoded or not) or by id (whatever the name); their vectors leave the registry."""
+    from sqlalchemy import func, select
+
+    from pipeline.serve.registry import Registry, audit, identities, vectors
+
+    walk = videos[sorted(videos)[0]][0]
+    ids, counts = {}, {}
+    for name in ("ann/b", "c/d", "x%2Fy", "../ann", "ann"):
+        files = [("video", (walk.name, walk.read_bytes(), "video/mp4"))]
+        r = requests.post(f"{server}/identities", data={"name": name}, files=files, headers=AUTH, timeout=120)
+        assert r.status_code == 201, r.text
+        assert r.json()["identity"] == name and r.json()["vectors"] >= 1
+        ids[name], counts[name] = r.json()["id"], r.json()["vectors"]
+    listed = requests.get(f"{server}/identities", headers=AUTH, timeout=30).json()["identities"]
+    assert {(p["name"], p["id"], p["vectors"]) for p in listed} >= {(n, ids[n], counts[n]) for n in ids}
+
+    def delete(path: str) -> requests.Response:
+        return requests.delete(f"{server}/identities{path}", headers=AUTH, timeout=30)
+
+    # by name: a `/` unencoded or as %2F, a `%` as %25; "x%2Fy" sent unencoded means "x/y", nobody
+    for name, path in (("ann/b", "/ann/b"), ("c/d", "/c%2Fd"), ("x%2Fy", "/" + quote("x%2Fy", safe=""))):
+        if name == "x%2Fy":
+            assert delete("/x%2Fy").status_code == 404
+        gone = delete(path)
+        assert gone.status_code == 200, gone.text
+        assert gone.json() == {"deleted": name, "vectors": counts[name]}
+        assert delete(path).status_code == 404
+    # by id: the name does not matter ("../ann" as a path would be resolved away by a browser or urllib3)
+    gone = delete(f"?id={ids['../ann']}")
+    assert gone.status_code == 200, gone.text
+    assert gone.json() == {"deleted": "../ann", "id": ids["../ann"], "vectors": counts["../ann"]}
+    assert delete(f"?id={ids['../ann']}").status_code == 404
+    for bad in ("", "?id=", "?id=abc", "?id=99999999999999999999999", "/"):
+        assert delete(bad).status_code in (404, 422), bad
+    left = {p["name"] for p in requests.get(f"{server}/identities", headers=AUTH, timeout=30).json()["identities"]}
+    assert "ann" in left and not left & {"ann/b", "c/d", "x%2Fy", "../ann"}
+
+    registry = Registry(server_args.registry_url, "any")
+    erased = [ids[n] for n in ("ann/b", "c/d", "x%2Fy", "../ann")]
+    with registry.engine.connect() as conn:  # rows gone, not hidden: every model version, every table
+        for column in (vectors.c.identity_id, identities.c.id):
+            assert conn.execute(select(func.count()).where(column.in_(erased))).scalar() == 0, column
+        logged = conn.execute(select(audit.c.identity).where(audit.c.action == "delete")).scalars().all()
+    assert {"ann/b", "c/d", "x%2Fy", "../ann"} <= set(logged)
+    assert delete(f"?id={ids['ann']}").json()["deleted"] == "ann"
 
 
 def test_pose_and_presence(server, videos):

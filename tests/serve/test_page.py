@@ -1,5 +1,6 @@
 """The web page in a real headless Chromium (Debian's chromium driven by Playwright): enrol with the token,
-identify an uploaded walk, the webcam path (Chromium's fake camera) with the skeleton overlay, delete."""
+identify an uploaded walk, the webcam path (Chromium's fake camera) with the skeleton overlay, delete (by id:
+the name has a `/`)."""
 
 from __future__ import annotations
 
@@ -36,13 +37,13 @@ def test_page_enrol_identify_webcam_delete(server, videos):
         page.wait_for_selector("#admin-status.error")
         assert "401" in page.text_content("#admin-status")
         page.fill("#token", TOKEN)
-        page.fill("#enrol-name", "page-walker")
+        page.fill("#enrol-name", "page/walker")
         page.set_input_files("#enrol-files", [str(v) for v in videos[person][:2]])
         page.click("#enrol-btn")
         settled = "(s => s.startsWith('Enrolled') || s.startsWith('Could'))"
         page.wait_for_function(f"{settled}(document.getElementById('admin-status').textContent)", timeout=120_000)
-        assert page.text_content("#admin-status").startswith("Enrolled page-walker"), page.text_content("#admin-status")
-        page.wait_for_selector("#people button[data-name='page-walker']")
+        assert page.text_content("#admin-status").startswith("Enrolled page/walker"), page.text_content("#admin-status")
+        page.wait_for_selector("#people button[data-name='page/walker']")
 
         # identify an uploaded walk: the answer and the top-k table
         page.set_input_files("#video-file", str(videos[person][2]))
@@ -50,6 +51,9 @@ def test_page_enrol_identify_webcam_delete(server, videos):
         page.wait_for_function("document.getElementById('status').textContent === 'Done.'", timeout=120_000)
         assert page.text_content("#identity")
         assert page.locator("#topk tbody tr").count() >= 1
+        # every person found is listed and boxed over the video with their answer
+        assert page.locator("#people-found tbody tr").count() == 1
+        page.wait_for_function("document.getElementById('boxes').dataset.people === '1'", timeout=30_000)
 
         # the webcam: Chromium's fake camera (a test pattern, nobody walking) → frames sent, a clear answer
         page.click("#camera-btn")
@@ -63,7 +67,7 @@ def test_page_enrol_identify_webcam_delete(server, videos):
         page.wait_for_function("document.getElementById('overlay').dataset.joints === '16'", timeout=60_000)
 
         # delete through the admin view
-        page.click("#people button[data-name='page-walker']")
-        page.wait_for_selector("text=Deleted page-walker", timeout=60_000)
-        assert page.locator("#people button[data-name='page-walker']").count() == 0
+        page.click("#people button[data-name='page/walker']")
+        page.wait_for_selector("text=Deleted page/walker", timeout=60_000)
+        assert page.locator("#people button[data-name='page/walker']").count() == 0
         browser.close()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from pipeline.serve.registry import Registry, vectors
+from pipeline.serve.registry import Registry, identities, vectors
 from tests.serve.conftest import new_mariadb_database
 
 
@@ -57,6 +57,38 @@ def test_enrol_list_vectors_delete(registry):
     assert all("vector" not in r for r in log)
     with pytest.raises(KeyError):
         registry.delete("alice")
+
+
+def test_every_name_can_be_erased_by_id(registry):
+    """Any printable name is enrolled (`/`, `%`, dot segments), and every identity can be erased by its id, which
+    does not depend on how a name travels in a URL; by name works too."""
+    odd = ["ann/b", "x%2Fy", "../ann", "a b"]
+    ids = {n: registry.enroll(n, _vecs(2, i), [f"{n} 1", f"{n} 2"]).id for i, n in enumerate(odd)}
+    assert len(set(ids.values())) == len(odd)
+    assert registry.enroll("ann/b", _vecs(1, 9), ["again"]).id == ids["ann/b"]  # more walks: the same id
+    assert {(i.name, i.id, i.vectors) for i in registry.identities()} == {
+        (n, ids[n], 3 if n == "ann/b" else 2) for n in odd
+    }
+
+    assert registry.delete_id(ids["ann/b"], actor="test") == ("ann/b", 3)
+    assert registry.delete_id(ids["../ann"]) == ("../ann", 2)
+    assert registry.delete("x%2Fy") == 2
+    with pytest.raises(KeyError):
+        registry.delete_id(ids["ann/b"])
+    with pytest.raises(KeyError):
+        registry.delete("ann/b")
+    assert [i.name for i in registry.identities()] == ["a b"]
+    with registry.engine.connect() as conn:  # the rows are gone, not hidden
+        gone = [ids[n] for n in ("ann/b", "../ann", "x%2Fy")]
+        for column in (vectors.c.identity_id, identities.c.id):
+            assert conn.execute(select(func.count()).where(column.in_(gone))).scalar() == 0, column
+    assert set(registry.vectors()[0]) == {"a b"}
+    deletions = [(r["identity"], r["actor"], r["detail"]) for r in registry.audit_log() if r["action"] == "delete"]
+    assert deletions == [
+        ("ann/b", "test", f"id {ids['ann/b']}, 3 vectors"),
+        ("../ann", "api", f"id {ids['../ann']}, 2 vectors"),
+        ("x%2Fy", "api", f"id {ids['x%2Fy']}, 2 vectors"),
+    ]
 
 
 def test_a_failed_enrolment_leaves_the_previous_state(registry):

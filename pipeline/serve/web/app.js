@@ -3,7 +3,8 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { file: null, stream: null };
+const state = { file: null, stream: null, people: [], fps: 25 };
+const COLOURS = ["#f59e0b", "#3b82f6", "#10b981", "#ef4444", "#8b5cf6", "#ec4899"];
 
 function setStatus(el, text, bad = false) {
   el.textContent = text;
@@ -34,6 +35,52 @@ function showAnswer(answer) {
     });
     rows.appendChild(tr);
   });
+  state.people = answer.people || [];
+  state.fps = answer.fps || 25;
+  const found = $("people-found").querySelector("tbody");
+  found.innerHTML = "";
+  state.people.forEach((p, i) => {
+    const tr = document.createElement("tr");
+    tr.style.color = COLOURS[i % COLOURS.length];
+    [`#${i + 1} (track ${p.track_id ?? "–"})`, p.identity, p.similarity ?? "–", `${p.first_frame}–${p.last_frame}`].forEach((v) => {
+      const td = document.createElement("td");
+      td.textContent = v;
+      tr.appendChild(td);
+    });
+    found.appendChild(tr);
+  });
+  drawPeople();
+}
+
+// Each person's box (the one of the frame shown, else their nearest) with their answer, over the video.
+function drawPeople() {
+  const video = $("preview");
+  const canvas = $("boxes");
+  canvas.width = video.videoWidth || 640;
+  canvas.height = video.videoHeight || 480;
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const frame = Math.round((video.currentTime || 0) * state.fps);
+  let drawn = 0;
+  state.people.forEach((p, i) => {
+    if (!p.boxes || !p.boxes.length) return;
+    let best = p.boxes[0];
+    p.boxes.forEach((b) => { if (Math.abs(b[0] - frame) < Math.abs(best[0] - frame)) best = b; });
+    const [, x0, y0, x1, y1] = best;
+    const colour = COLOURS[i % COLOURS.length];
+    ctx.lineWidth = Math.max(2, canvas.width / 200);
+    ctx.strokeStyle = colour;
+    ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+    const label = `${p.identity}${p.similarity == null ? "" : ` ${p.similarity}`}`;
+    ctx.font = `${Math.max(12, canvas.width / 40)}px system-ui, sans-serif`;
+    const w = ctx.measureText(label).width + 6;
+    ctx.fillStyle = colour;
+    ctx.fillRect(x0, Math.max(0, y0 - 18), w, 18);
+    ctx.fillStyle = "#fff";
+    ctx.fillText(label, x0 + 3, Math.max(13, y0 - 4));
+    drawn += 1;
+  });
+  canvas.dataset.people = String(drawn);
 }
 
 async function identifyFile() {
@@ -99,6 +146,8 @@ $("video-file").addEventListener("change", (ev) => {
   setStatus($("status"), `Ready: ${state.file.name}`);
 });
 $("identify-btn").addEventListener("click", identifyFile);
+$("preview").addEventListener("timeupdate", () => { if (state.people.length) drawPeople(); });
+$("preview").addEventListener("seeked", () => { if (state.people.length) drawPeople(); });
 
 // -- webcam ------------------------------------------------------------------------------------------------
 function stopCamera() {
@@ -171,7 +220,8 @@ async function listPeople() {
       del.textContent = "Delete";
       del.className = "delete";
       del.dataset.name = p.name;
-      del.addEventListener("click", () => deletePerson(p.name));
+      del.dataset.id = p.id;
+      del.addEventListener("click", () => deletePerson(p));
       td.appendChild(del);
       tr.appendChild(td);
       rows.appendChild(tr);
@@ -182,10 +232,11 @@ async function listPeople() {
   }
 }
 
-async function deletePerson(name) {
-  if (!window.confirm(`Delete ${name} and every vector of them?`)) return;
+// By id, not name: erasure must work whatever characters a name has (a "/", a "%", "..").
+async function deletePerson(p) {
+  if (!window.confirm(`Delete ${p.name} and every vector of them?`)) return;
   try {
-    const r = await callApi(`identities/${encodeURIComponent(name)}`, { method: "DELETE", headers: auth() });
+    const r = await callApi(`identities?id=${encodeURIComponent(p.id)}`, { method: "DELETE", headers: auth() });
     await listPeople();
     setStatus($("admin-status"), `Deleted ${r.deleted} (${r.vectors} vectors).`);
   } catch (e) {

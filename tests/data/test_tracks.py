@@ -1,0 +1,155 @@
+"""Footage → one sequence per person track (pipeline/ingest/tracks.py): several walkers, labelled and unlabeled
+sources, short and low-quality tracks, a camera that moves too much; and `gait preprocess` end to end on them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.ingest.config import PreprocessConfig
+from pipeline.ingest.errors import IngestError, Outcome
+from pipeline.ingest.preprocess import preprocess
+from pipeline.ingest.sequence import SequenceProcessor
+from tests.data.conftest import textured_background, walkers_video, write_video
+
+CFG = PreprocessConfig(width=32, height=48, clip_len=8, stride=4, min_frames=6, detector="background")
+TWO = [(10.0, 2.5, 120.0, 70.0), (230.0, -2.5, 160.0, 90.0)]  # crossing in the middle, the nearer one in front
+
+
+def _record(path: Path, subject: str | None = None) -> dict:
+    return {
+        "sequence_id": "input-" + path.stem,
+        "source": str(path),
+        "kind": "video",
+        "layout": "generic",
+        "frames": None,
+        "subject": subject,
+        "condition": None,
+        "sequence": None,
+        "view": None,
+        "modality": "rgb",
+        "annotation": None,
+        "background": None,
+        "split": "test",
+    }
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@pytest.fixture(scope="module")
+def two_walkers(tmp_path_factory) -> tuple[Path, dict]:
+    path = tmp_path_factory.mktemp("footage") / "two.avi"
+    return path, walkers_video(path, TWO, frames=80)
+
+
+def _run(rec: dict, cfg: PreprocessConfig = CFG) -> tuple[list[dict], Outcome]:
+    outcome = Outcome(rec["sequence_id"], rec["source"])
+    return list(SequenceProcessor(cfg, "h", with_joints=False).clips(rec, outcome)), outcome
+
+
+def test_each_walker_becomes_a_sequence_of_their_own(two_walkers):
+    path, truth = two_walkers
+    batches, outcome = _run(_record(path))
+    ids = {str(s) for b in batches for s in b["sequence_id"]}
+    kept = [t for t in outcome.tracks if t["dropped"] is None]
+    assert len(ids) == 2 == len(kept), outcome.tracks
+    assert "input-two" not in ids and ids == {t["sequence_id"] for t in kept}
+    assert outcome.clips == sum(len(b["clip_index"]) for b in batches) == sum(t["clips"] for t in kept)
+    # Each sequence follows one walker: its boxes overlap that walker's true box, frame after frame.
+    for sid in ids:
+        rows = [
+            (b["frame_start"][i], b["boxes"][i], b["num_frames"][i], b["track_id"][i])
+            for b in batches
+            for i in np.flatnonzero(b["sequence_id"] == sid)
+        ]
+        assert len({int(r[3]) for r in rows}) == 1
+        ious = {w: [] for w in truth}
+        for start, boxes, n, _ in rows:
+            for t in range(int(n)):
+                for w, tb in truth.items():
+                    if tb[start + t] is not None:
+                        ious[w].append(_iou(boxes[t], tb[start + t]))
+        best = max(ious, key=lambda w: np.mean(ious[w]))
+        assert np.median(ious[best]) > 0.5, (sid, {w: np.median(v) for w, v in ious.items()})
+    b = batches[0]
+    assert b["frames"].shape[1:] == (8, 48, 32, 3) and b["silhouettes"].shape[1:] == (8, 48, 32)
+    assert (b["silhouettes"] > 0).mean() > 0.05  # the person's silhouette, not an empty crop
+
+
+def test_a_labelled_source_is_one_person_its_best_track(two_walkers):
+    path, _ = two_walkers
+    batches, outcome = _run(_record(path, subject="007"))
+    assert {str(s) for b in batches for s in b["sequence_id"]} == {"input-two"}
+    dropped = [t["dropped"] for t in outcome.tracks]
+    assert dropped.count(None) == 1 and dropped.count("not_chosen") >= 1
+
+
+def test_short_tracks_are_dropped_and_counted(tmp_path):
+    # One walker crosses in view for the whole clip, another is seen for 6 frames only.
+    path = tmp_path / "short.avi"
+    walkers_video(path, [(10.0, 2.0, 120.0, 70.0), (200.0, -2.0, 170.0, 60.0)], frames=70, spans=[(0, 70), (60, 66)])
+    batches, outcome = _run(_record(path), CFG.with_changes(min_frames=8))
+    kept = [t for t in outcome.tracks if t["dropped"] is None]
+    assert len(kept) == 1 and len({str(s) for b in batches for s in b["sequence_id"]}) == 1
+    short = [t for t in outcome.tracks if t["dropped"] == "short"]
+    assert short and all(t["frames"] < 8 for t in short)
+
+
+def test_a_track_that_is_not_a_person_is_refused_with_its_reason(tmp_path):
+    # A hollow frame sliding across: it moves like a person, but its box is nearly empty.
+    w, h = 240, 180
+    bg = textured_background(w, h, 1)
+    frames = []
+    for f in range(60):
+        img = bg.copy()
+        x = 10 + 3 * f
+        cv2.rectangle(img, (x, 40), (x + 40, 140), (20, 20, 200), 2)
+        frames.append(img)
+    path = write_video(tmp_path / "frame.avi", frames)
+    with pytest.raises(IngestError) as err:
+        _run(_record(path))
+    assert err.value.error_type == "NoPersonFound" and "low quality" in err.value.message
+
+
+def test_a_camera_that_moves_too_much_is_an_error_not_written(tmp_path):
+    rng = np.random.default_rng(0)
+    frames = [cv2.GaussianBlur(rng.integers(0, 255, (180, 240, 3), np.uint8), (5, 5), 0) for _ in range(60)]
+    path = write_video(tmp_path / "shaky.avi", frames)
+    with pytest.raises(IngestError) as err:
+        _run(_record(path))
+    assert err.value.error_type == "CameraMotion" and "onnx" in err.value.message
+
+
+def test_preprocess_writes_a_sequence_per_person_and_an_error_row_per_refusal(ray_local, two_walkers, tmp_path):
+    src = tmp_path / "archive"
+    src.mkdir()
+    (src / "two.avi").write_bytes(two_walkers[0].read_bytes())
+    rng = np.random.default_rng(1)
+    write_video(src / "noise.avi", [rng.integers(0, 255, (180, 240, 3), np.uint8) for _ in range(40)])
+    out = tmp_path / "shards"
+    summary = preprocess(str(src), str(out), CFG)
+    assert summary.discovered == 2 and summary.written == 1 and summary.failed == 1
+    assert summary.tracks["kept"] == 2 and any("person tracks" in line for line in summary.lines())
+    errors = pq.read_table(out / "errors.parquet").to_pylist()
+    assert [e["source"].rsplit("/", 1)[-1] for e in errors if e["track_id"] is None] == ["noise.avi"]
+    tracks = pq.read_table(out / "tracks.parquet").to_pylist()
+    kept = [t for t in tracks if t["dropped"] is None]
+    assert len(kept) == 2 and all(t["source"].endswith("two.avi") and t["last_frame"] > t["first_frame"] for t in kept)
+    shards = pq.read_table(out / "shards", columns=["sequence_id", "track_id"])
+    assert set(shards["sequence_id"].to_pylist()) == {t["sequence_id"] for t in kept}
+    assert None not in shards["track_id"].to_pylist()
+    manifest = pq.read_table(out / "manifest.parquet").to_pylist()
+    two = next(m for m in manifest if m["source"].endswith("two.avi"))
+    assert two["tracks"] == 2 and two["clips"] == len(shards)
+    meta = json.loads((out / "_manifest.json").read_text())
+    assert meta["counts"]["tracks"]["kept"] == 2
