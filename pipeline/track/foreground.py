@@ -392,7 +392,7 @@ def _merge_fragments(boxes: list[list[int]]) -> list[list[int]]:
                 cols = min(a[2], b[2]) - max(a[0], b[0])
                 gap = max(a[1], b[1]) - min(a[3], b[3])  # < 0: they overlap vertically
                 u = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
-                stacked = cols >= 0.5 * min(wa, wb) and -0.5 * min(ha, hb) <= gap <= max(3.0, 0.25 * max(ha, hb))
+                stacked = cols >= 0.5 * min(wa, wb) and -0.5 * min(ha, hb) <= gap <= max(3.0, 0.15 * max(ha, hb))
                 # A piece (head, legs) is much shorter than the rest; two whole people, one behind the other, are
                 # not, and rarely line up column for column.
                 piece = min(ha, hb) <= 0.55 * max(ha, hb)
