@@ -2,8 +2,9 @@
 
 Evaluation needs a vector per sequence (the normalised mean of its clips' vectors) and, for the linear SVM, the
 clip vectors of the enrolment (gallery) and impostor (validation) splits. At CASIA-B scale the clips are tens of
-thousands, so the accumulator keeps a float32 sum and a count per sequence and the clip rows of those two splits
-only. The sums are added in arrival order, which gives the same float32 means as `np.mean` over the clips.
+thousands, so the accumulator keeps a float32 sum and a count per sequence and, of those two splits only, at
+most SVM_CLIPS_PER_SEQUENCE clip rows a sequence: memory follows the sequences, not the clips. The sums are added
+in arrival order, which gives the same float32 means as `np.mean` over the clips.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from pipeline.evaluate.gei import group_rows
 from pipeline.identify.embed import mean_vector
 
 SVM_SPLITS = ("gallery", "val")  # enrolment vectors and impostors (training subjects' validation sequences)
+# Clip rows kept per sequence for the SVM: memory then follows the sequences, not the clips (a long sequence's
+# clips overlap and say much the same; CASIA-B's sequences have about 5).
+SVM_CLIPS_PER_SEQUENCE = 4
 
 
 @dataclass
@@ -41,6 +45,7 @@ class SequenceVectors:
         self._counts: dict[str, int] = {}
         self._clip_ids: list[np.ndarray] = []
         self._clip_vecs: list[np.ndarray] = []
+        self._kept: dict[str, int] = {}  # clip rows kept per sequence (at most SVM_CLIPS_PER_SEQUENCE)
         self.dim: int | None = None
         self.clips = 0
 
@@ -59,7 +64,11 @@ class SequenceVectors:
             else:
                 self._sums[sid] = v.copy()
                 self._counts[sid] = 1
-        keep = np.array([self._split_of.get(s) in self._clip_splits for s in ids], dtype=bool)
+        keep = np.zeros(len(ids), dtype=bool)
+        for i, sid in enumerate(ids):
+            if self._split_of.get(sid) in self._clip_splits and self._kept.get(sid, 0) < SVM_CLIPS_PER_SEQUENCE:
+                self._kept[sid] = self._kept.get(sid, 0) + 1
+                keep[i] = True
         if keep.any():
             self._clip_ids.append(ids[keep])
             self._clip_vecs.append(vecs[keep].copy())
