@@ -241,8 +241,8 @@ def test_unreachable_stream_is_an_error_row(tmp_path, ray_local):
 def test_a_single_local_file(tiny_synth, tmp_path, ray_local):
     out = tmp_path / "one"
     summary = preprocess(str(tiny_synth / "videos" / "004-nm-01-054.mp4"), str(out), CFG)
-    kept = pq.read_table(out / "tracks.parquet").to_pylist()
-    assert summary.written == 1 and [t["dropped"] for t in kept] == [None]
+    kept = [t for t in pq.read_table(out / "tracks.parquet").to_pylist() if t["dropped"] is None]
+    assert summary.written == 1 and len(kept) == 1
     assert pq.read_table(out / "shards", columns=["clip_index"]).num_rows == kept[0]["clips"] >= 3
 
 
