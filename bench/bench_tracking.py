@@ -32,7 +32,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.synth.crowd_dataset import CrowdConfig, generate_crowd, load_crowd_truth, read_video
-from pipeline.track.detection import CameraMotionError, Detections, make_detector
+from pipeline.track.detection import CameraMotionError, Detections
+from pipeline.track.detectors import make_detector
 from pipeline.track.metrics import match_events, score_tracks, summarise
 from pipeline.track.tracker import track_frames
 

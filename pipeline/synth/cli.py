@@ -236,27 +236,19 @@ def execute(args: argparse.Namespace) -> GenerationSummary | CrowdSummary:
     crowd_only = [f"--{n}" for n in ("camera", "lighting", "scenes") if getattr(args, n, None) is not None]
     if crowd_only:
         raise SystemExit(f"gait synth: {', '.join(crowd_only)} only apply to multi-walker scenes: add --walkers N")
-    cfg = config_from_args(args)
-    try:
-        summary = generate_dataset(
-            cfg,
-            args.out,
-            parallel=not args.no_ray,
-            overwrite=args.overwrite,
-            progress=not args.quiet,
-            ray_address=args.address,
-        )
-    except FileExistsError as exc:
-        raise SystemExit(f"gait synth: {exc}") from exc
-    return summary
+    return _generate(generate_dataset, config_from_args(args), args)
 
 
 def _execute_crowd(args: argparse.Namespace) -> CrowdSummary:
     from pipeline.synth.crowd_dataset import generate_crowd
 
-    cfg = crowd_config_from_args(args)
+    return _generate(generate_crowd, crowd_config_from_args(args), args)
+
+
+def _generate(generate: Any, cfg: Any, args: argparse.Namespace) -> Any:
+    """Either generator with the command's common options; an existing OUT is a clear exit."""
     try:
-        return generate_crowd(
+        return generate(
             cfg,
             args.out,
             parallel=not args.no_ray,

@@ -3,17 +3,15 @@
 A detector sees the frames of one source in order (background models learn from them) and returns the people
 it found in each, as boxes in that frame's pixels with a score, plus, when it models the background, the
 foreground mask of the whole frame (what silhouettes are cut from). Trackers and the quality filter read only
-this; a new detector is one class here in the table.
+this; a new detector is one class, named in the table of pipeline/track/detectors.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
-
-DETECTORS = ("background", "hog", "onnx")  # names accepted by make_detector (and by --detector)
 
 
 @dataclass
@@ -52,20 +50,3 @@ class Detector(Protocol):
     def prime(self, frames: list[np.ndarray]) -> None: ...
 
     def detect(self, frame: np.ndarray) -> Detections: ...
-
-
-def make_detector(name: str, **options: Any) -> Detector:
-    """A fresh detector (one per source: background models are per camera). Options: see each class."""
-    if name == "background":
-        from pipeline.track.foreground import ForegroundDetector
-
-        return ForegroundDetector(**options)
-    if name == "hog":
-        from pipeline.track.hog import HogDetector
-
-        return HogDetector(**options)
-    if name == "onnx":
-        from pipeline.track.onnx_detector import OnnxDetector
-
-        return OnnxDetector(**options)
-    raise ValueError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}")

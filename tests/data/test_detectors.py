@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.track.detection import make_detector
+from pipeline.track.detectors import make_detector
 from pipeline.track.hog import HogDetector
 from pipeline.track.onnx_detector import OnnxDetector
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from pipeline.track.camera_motion import CameraMotion
-from pipeline.track.detection import CameraMotionError, make_detector
+from pipeline.track.detection import CameraMotionError
+from pipeline.track.detectors import make_detector
 from pipeline.track.foreground import ForegroundDetector, people
 
 W, H = 640, 480  # frame size; the detector works at 320 x 240
