@@ -1,18 +1,25 @@
 """The classical baseline: gait energy image (GEI) with PCA + LDA and nearest neighbour (Han & Bhanu, 2006).
 
-A GEI is the mean of a sequence's aligned silhouettes (each frame once, however many clips overlap it). PCA
-keeps the components that explain 99% of the training GEIs' variance (at most N − C, so that LDA's
-within-class scatter is not singular), LDA projects onto at most C − 1 discriminant axes learnt from the
-training subjects, and the protocol matches the projections by Euclidean distance, exactly as it matches the
-network's vectors.
+A GEI is the mean of a sequence's aligned silhouettes (each frame once, however many clips overlap it), kept as
+grey levels (uint8, the mean rounded): H×W bytes a sequence. PCA keeps the components that explain 99% of the
+training GEIs' variance (at most N − C, so that LDA's within-class scatter is not singular), LDA projects onto at
+most C − 1 discriminant axes learnt from the training subjects, and the protocol matches the projections by
+Euclidean distance, exactly as it matches the network's vectors.
+
+Memory follows the sequences at H×W bytes each, never the clips: GEIs are summed a batch of clips at a time and
+closed as soon as a sequence's last clip is in; PCA is fitted from a covariance summed a chunk of GEIs at a time
+(D × D, D the GEI's pixels) and every projection is made a chunk at a time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+CHUNK = 1024  # GEIs converted to float64 at a time (PCA's covariance, projections): 1024 × D × 8 bytes
 
 
 def group_rows(keys: np.ndarray) -> dict[str, np.ndarray]:
@@ -25,17 +32,21 @@ def group_rows(keys: np.ndarray) -> dict[str, np.ndarray]:
 
 
 class GeiAccumulator:
-    """GEIs built batch by batch: per sequence, the sum of its distinct frames' silhouettes and their count.
+    """GEIs built batch by batch: per open sequence, the sum of its distinct frames' silhouettes and their count.
 
     Clips of a sequence overlap (stride < length), so frame `frame_start + t` of a clip (t < num_frames; the rest
-    is padding) is added only the first time it is seen. Memory grows with the number of sequences (one sum of
-    H×W each, and a bit per frame index), not with the number of clips. The sums are exact integers and the
-    first copy of a frame wins, as when every clip was loaded at once, so both give the same GEIs bit for bit.
+    is padding) is added only the first time it is seen; the first copy of a frame wins, as when every clip was
+    loaded at once, so both give the same GEIs bit for bit. With `clips` (sequence_id → its clip count, from the
+    manifest) a sequence is closed into its uint8 GEI when its last clip is in, so only the sequences whose clips
+    are still arriving hold a sum (H×W×4 bytes); the others hold H×W bytes.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clips: Mapping[str, int] | None = None) -> None:
+        self._clips = clips or {}
         self._sums: dict[str, np.ndarray] = {}
         self._seen: dict[str, int] = {}  # a bit per frame index already added (a few bytes a sequence)
+        self._rows: dict[str, int] = {}  # clip rows of an open sequence so far
+        self._done: dict[str, np.ndarray] = {}  # closed sequences: their GEI as uint8
         self.shape: tuple[int, ...] | None = None
 
     def add(
@@ -45,85 +56,143 @@ class GeiAccumulator:
         if self.shape is None and len(silhouettes):
             self.shape = tuple(silhouettes.shape[2:])
         for i, sid in enumerate(np.asarray(sequence_ids).astype(str)):
+            if sid in self._done:
+                raise ValueError(f"sequence {sid} has more clip rows than its manifest's {self._clips[sid]}")
             seen = self._seen.get(sid, 0)
             start = int(frame_start[i])
             new = [t for t in range(int(num_frames[i])) if not (seen >> (start + t)) & 1]
-            if not new:
-                continue
             for t in new:
                 seen |= 1 << (start + t)
             self._seen[sid] = seen
-            frames = silhouettes[i, new].sum(0, dtype=np.uint32)
-            if sid in self._sums:
-                self._sums[sid] += frames
-            else:
-                self._sums[sid] = frames
+            if new:
+                frames = silhouettes[i, new].sum(0, dtype=np.uint32)
+                if sid in self._sums:
+                    self._sums[sid] += frames
+                else:
+                    self._sums[sid] = frames
+            self._rows[sid] = self._rows.get(sid, 0) + 1
+            if self._rows[sid] == self._clips.get(sid, -1):
+                self._close(sid)
+
+    def _close(self, sid: str) -> None:
+        total, count = self._sums.pop(sid, None), self._seen.pop(sid, 0).bit_count()
+        self._rows.pop(sid, None)
+        if total is not None and count:
+            self._done[sid] = np.rint(total / count).astype(np.uint8)
 
     def __len__(self) -> int:
-        return len(self._sums)
+        return len(set(self._done) | set(self._sums))
 
     def frame_count(self, sequence_id: str) -> int:
-        """Distinct frames of the sequence added so far."""
+        """Distinct frames of an open sequence added so far."""
         return self._seen.get(sequence_id, 0).bit_count()
 
     def result(self) -> tuple[list[str], np.ndarray]:
-        """(sequence ids sorted, GEIs [S, H, W] float32 in [0, 1]); the sums are released as they are read."""
-        ids = sorted(self._sums)
-        out = np.zeros((len(ids), *(self.shape or ())), np.float32)
+        """(sequence ids sorted, GEIs [S, H, W] uint8: the mean silhouette in grey levels); the accumulator is
+        emptied as it is read."""
+        for sid in list(self._sums):
+            self._close(sid)
+        ids = sorted(self._done)
+        out = np.zeros((len(ids), *(self.shape or ())), np.uint8)
         for k, sid in enumerate(ids):
-            total = self._sums.pop(sid)
-            out[k] = total.astype(np.float64) / self._seen.pop(sid).bit_count() / 255.0
+            out[k] = self._done.pop(sid)
         return ids, out
 
 
 def sequence_geis(
     silhouettes: np.ndarray, sequence_ids: np.ndarray, frame_start: np.ndarray, num_frames: np.ndarray
 ) -> tuple[list[str], np.ndarray]:
-    """GEIs [S, H, W] float32 in [0, 1], one per sequence (ids sorted), from clip rows in memory [N, T, H, W]."""
+    """GEIs [S, H, W] uint8, one per sequence (ids sorted), from clip rows in memory [N, T, H, W]."""
     acc = GeiAccumulator()
     acc.add(silhouettes, sequence_ids, frame_start, num_frames)
     return acc.result()
 
 
-def stream_geis(shards: str, splits: list[str] | None = None, rows: int = 64) -> tuple[list[str], np.ndarray]:
-    """`sequence_geis` over a shard directory read a batch of clips at a time (only the columns it needs)."""
+def stream_geis(
+    shards: str, splits: list[str] | None = None, rows: int = 64, clips: Mapping[str, int] | None = None
+) -> tuple[list[str], np.ndarray]:
+    """`sequence_geis` over a shard directory read a batch of clips at a time (only the columns it needs);
+    `clips` (sequence_id → clip count, the manifest's) lets each GEI close as soon as its clips are in."""
     from pipeline.evaluate.shard_stream import iter_clip_batches
 
-    acc = GeiAccumulator()
+    acc = GeiAccumulator(clips)
     columns = ["sequence_id", "frame_start", "num_frames", "silhouettes"]
     for batch in iter_clip_batches(shards, columns, splits=splits, rows=rows):
         acc.add(batch["silhouettes"], batch["sequence_id"], batch["frame_start"], batch["num_frames"])
     return acc.result()
 
 
+def _chunks(geis: np.ndarray) -> Any:
+    """[N, ...] GEIs (uint8 grey levels) → float64 rows in [0, 1], CHUNK at a time."""
+    flat = geis.reshape(len(geis), -1)
+    for lo in range(0, len(flat), CHUNK):
+        yield flat[lo : lo + CHUNK].astype(np.float64) / 255.0
+
+
+@dataclass
+class StreamedPca:
+    """PCA from the covariance summed a chunk of rows at a time: memory D × D, however many rows (the same
+    components as scikit-learn's `PCA(svd_solver="covariance_eigh")`, which needs every row as one array)."""
+
+    mean: np.ndarray  # [D]
+    components: np.ndarray  # [D, K]
+    explained_variance_ratio: np.ndarray  # [K]
+
+    @classmethod
+    def fit(cls, geis: np.ndarray, variance: float, max_components: int) -> StreamedPca:
+        n = len(geis)
+        d = int(np.prod(geis.shape[1:]))
+        total, scatter = np.zeros(d), np.zeros((d, d))
+        for x in _chunks(geis):
+            total += x.sum(0)
+            scatter += x.T @ x
+        mean = total / n
+        scatter -= n * np.outer(mean, mean)
+        scatter /= max(1, n - 1)
+        values, vectors = np.linalg.eigh(scatter)
+        del scatter
+        values, vectors = np.maximum(values[::-1], 0.0), vectors[:, ::-1]
+        ratio = values / values.sum() if values.sum() > 0 else np.zeros_like(values)
+        keep = int(np.searchsorted(np.cumsum(ratio), variance, side="right")) + 1  # as scikit-learn chooses
+        keep = max(1, min(keep, max_components, d))
+        return cls(mean, np.ascontiguousarray(vectors[:, :keep]), ratio[:keep])
+
+    def transform(self, geis: np.ndarray) -> np.ndarray:
+        """[N, ...] → [N, K] float32, a chunk at a time."""
+        out = np.zeros((len(geis), self.components.shape[1]), np.float32)
+        lo = 0
+        for x in _chunks(geis):
+            out[lo : lo + len(x)] = (x - self.mean) @ self.components
+            lo += len(x)
+        return out
+
+    @property
+    def n_components(self) -> int:
+        return self.components.shape[1]
+
+
 @dataclass
 class GeiBaseline:
-    pca: Any
+    pca: StreamedPca
     lda: Any
 
     @classmethod
-    def fit(cls, geis: np.ndarray, subjects: np.ndarray, variance: float = 0.99, seed: int = 0) -> GeiBaseline:
-        from sklearn.decomposition import PCA
+    def fit(cls, geis: np.ndarray, subjects: np.ndarray, variance: float = 0.99) -> GeiBaseline:
+        """`geis`: [N, H, W] uint8 training GEIs of the training subjects."""
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-        x = geis.reshape(len(geis), -1)
         n_classes = len(np.unique(subjects))
         if n_classes < 2:
             raise ValueError("the GEI baseline needs at least 2 training subjects")
-        # The covariance's eigendecomposition: memory D × D (the GEI's pixels), not N × D copies of the GEIs as
-        # a full SVD makes (1.5 GB more on all of CASIA-B's 13,562 sequences); the same components.
-        pca = PCA(n_components=variance, svd_solver="covariance_eigh", random_state=seed).fit(x)
-        keep = max(1, min(pca.n_components_, len(x) - n_classes))
-        if keep < pca.n_components_:
-            pca = PCA(n_components=keep, svd_solver="covariance_eigh", random_state=seed).fit(x)
-        lda = LinearDiscriminantAnalysis().fit(pca.transform(x), subjects)
+        pca = StreamedPca.fit(geis, variance, max_components=max(1, len(geis) - n_classes))
+        lda = LinearDiscriminantAnalysis().fit(pca.transform(geis), subjects)
         return cls(pca, lda)
 
     def transform(self, geis: np.ndarray) -> np.ndarray:
-        return self.lda.transform(self.pca.transform(geis.reshape(len(geis), -1)))
+        return self.lda.transform(self.pca.transform(geis)).astype(np.float32)
 
     def describe(self) -> dict[str, int]:
         return {
-            "pca_components": int(self.pca.n_components_),
+            "pca_components": self.pca.n_components,
             "lda_components": len(self.lda.explained_variance_ratio_),
         }

@@ -49,10 +49,14 @@ MAP_DEFINITION = (
 )
 
 
+MANIFEST_COLUMNS = ["sequence_id", "split", "subject", "condition", "view", "clips", "error_type"]
+
+
 def load_manifest(shards: str) -> dict[str, dict[str, Any]]:
-    """sequence_id → the manifest row (split, subject, condition, view, …) of every sequence that was written."""
+    """sequence_id → the manifest row (split, subject, condition, view, clips) of every sequence that was written
+    (only those columns: a frame folder's row also lists every frame file)."""
     fs, path = resolve(shards)
-    table = pq.read_table(f"{path.rstrip('/')}/manifest.parquet", filesystem=fs)
+    table = pq.read_table(f"{path.rstrip('/')}/manifest.parquet", filesystem=fs, columns=MANIFEST_COLUMNS)
     return {r["sequence_id"]: r for r in table.to_pylist() if r.get("error_type") is None}
 
 
@@ -176,7 +180,8 @@ def gei_sequences(shards: str, manifest: dict[str, dict[str, Any]]) -> dict[str,
     meta = read_meta(shards)
     if not meta["columns"].get("silhouettes"):
         return None
-    ids, geis = stream_geis(shards, splits=GEI_SPLITS)
+    clips = {s: r["clips"] for s, r in manifest.items() if r.get("clips")}
+    ids, geis = stream_geis(shards, splits=GEI_SPLITS, clips=clips)
     known = np.array([i in manifest for i in ids], dtype=bool)
     keep_ids, geis = np.array(ids, dtype=object)[known], geis[known]
     split = np.array([manifest[s]["split"] for s in keep_ids])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow.parquet as pq
+import pytest
 
-from pipeline.evaluate.gei import GeiAccumulator, group_rows, stream_geis
+from pipeline.evaluate.gei import GeiAccumulator, StreamedPca, group_rows, stream_geis
 from pipeline.evaluate.shard_stream import iter_clip_batches
 from pipeline.evaluate.vectors import ClipVectors, SequenceVectors
 from pipeline.ingest.schema import to_table
@@ -24,8 +25,8 @@ def in_memory_geis(silhouettes, sequence_ids, frame_start, num_frames):
         for i in groups[sid]:
             for t in range(int(num_frames[i])):
                 seen.setdefault(int(frame_start[i]) + t, silhouettes[i, t])
-        out[k] = np.mean(np.stack(list(seen.values())), axis=0) / 255.0
-    return ids, out.astype(np.float32)
+        out[k] = np.mean(np.stack(list(seen.values())), axis=0)
+    return ids, np.rint(out).astype(np.uint8)
 
 
 def clip_rows(sequence_id: str, split: str, frames: np.ndarray, starts: list[int], rng) -> dict:
@@ -86,6 +87,41 @@ def test_streamed_geis_equal_the_in_memory_geis(tmp_path):
     ids, geis = stream_geis(str(tmp_path), splits=["gallery", "probe"])
     assert ids == ["a", "b"]
     np.testing.assert_array_equal(geis, ref[:2])
+
+
+def test_geis_close_when_their_last_clip_is_in(tmp_path):
+    """With the manifest's clip counts a finished sequence keeps H×W bytes, not a running sum: same GEIs."""
+    write_shards(tmp_path, np.random.default_rng(3))
+    clips = {"a": 4, "b": 3, "c": 1}
+    _, ref = stream_geis(str(tmp_path), rows=2)
+    acc = GeiAccumulator(clips)
+    batches = list(
+        iter_clip_batches(str(tmp_path), ["sequence_id", "frame_start", "num_frames", "silhouettes"], rows=2)
+    )
+    for b in batches[:2]:  # the first file's first 4 rows: "a"'s clips
+        acc.add(b["silhouettes"], b["sequence_id"], b["frame_start"], b["num_frames"])
+    assert acc.frame_count("a") == 0 and len(acc) == 1  # "a"'s 4 clips are in: closed, its sum released
+    ids, geis = stream_geis(str(tmp_path), rows=2, clips=clips)
+    assert ids == ["a", "b", "c"]
+    np.testing.assert_array_equal(geis, ref)
+    with pytest.raises(ValueError, match="more clip rows than its manifest"):
+        stream_geis(str(tmp_path), clips={"a": 3})
+
+
+def test_streamed_pca_equals_scikit_learn():
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(4)
+    geis = (rng.random((300, 1, 12)) @ rng.random((1, 12, 10)) * 25 + rng.integers(0, 20, (300, 12, 10))).astype(
+        np.uint8
+    )
+    x = geis.reshape(300, -1) / 255.0
+    ref = PCA(n_components=0.99, svd_solver="covariance_eigh").fit(x)
+    pca = StreamedPca.fit(geis, 0.99, max_components=1000)
+    assert pca.n_components == ref.n_components_
+    got, want = pca.transform(geis), ref.transform(x)
+    np.testing.assert_allclose(np.abs(got), np.abs(want), atol=1e-4)  # components agree up to sign
+    assert StreamedPca.fit(geis, 0.99, max_components=3).n_components == 3
 
 
 def test_clip_batches_read_only_the_asked_columns_in_file_order(tmp_path):

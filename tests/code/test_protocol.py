@@ -7,7 +7,7 @@ import pytest
 from sklearn.metrics import roc_curve
 
 from pipeline.evaluate.protocol import Sequences, average_precision, cmc, cross_view_rank, distances
-from pipeline.evaluate.verification import Verification, pair_scores
+from pipeline.evaluate.verification import Verification, pair_blocks, verification
 
 
 def seqs(rows: list[tuple[float, str, str, int]]) -> Sequences:
@@ -73,12 +73,40 @@ def test_distances_are_euclidean():
     np.testing.assert_allclose(distances(a, b), [[0.0, 10.0], [5.0, 5.0]])
 
 
+def all_pairs(gallery, probes):
+    blocks = list(pair_blocks(gallery, probes))
+    return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
+
+
 def test_verification_pairs_leave_out_identical_views():
-    scores, same = pair_scores(GALLERY, PROBES)
+    dist, same = all_pairs(GALLERY, PROBES)
     # each probe is paired with the 2 gallery sequences of the other view: 4 probes × 2
-    assert len(scores) == 8 and same.sum() == 4
+    assert len(dist) == 8 and same.sum() == 4
     # probe 1 (A, view 0) vs A at view 90: distance 19
-    assert -19.0 in scores[same].tolist()
+    assert 19.0 in dist[same].tolist()
+
+
+def test_streamed_verification_equals_the_exact_roc_of_every_pair():
+    """Histogrammed a block at a time, the ROC is sklearn's over every pair at once, at every threshold."""
+    rng = np.random.default_rng(0)
+    n, views = 300, [0, 90, 180]
+    subjects = rng.integers(0, 20, 2 * n).astype(str)
+    centres = rng.normal(size=(20, 8))
+    vecs = centres[subjects.astype(int)] + rng.normal(scale=1.5, size=(2 * n, 8))
+    make = lambda s: Sequences(vecs[s], subjects[s], np.array(["nm"] * n), np.array(views * (n // 3)))  # noqa: E731
+    gallery, probes = make(slice(0, n)), make(slice(n, 2 * n))
+    dist, same = all_pairs(gallery, probes)
+    assert len(dist) == n * n * 2 // 3  # identical views left out
+    far, tar, _ = roc_curve(same, -dist, drop_intermediate=False)
+    exact = Verification(far, tar, _, int(same.sum()), int((~same).sum()))
+    v = verification(gallery, probes)
+    assert (v.genuine, v.impostor) == (exact.genuine, exact.impostor)
+    assert len(v.far) <= 2**16 + 1 and np.all(np.diff(v.far) >= 0) and np.all(np.diff(v.tar) >= 0)
+    assert v.eer == pytest.approx(exact.eer, abs=1e-3)
+    for f in (1e-3, 1e-2, 0.1):
+        assert v.tar_at(f) == pytest.approx(exact.tar_at(f), abs=2e-3)
+    # every point of the streamed curve lies on the exact one: same FAR → same TAR
+    np.testing.assert_allclose(np.interp(v.far[1:], exact.far, exact.tar), v.tar[1:], atol=2e-3)
 
 
 def test_eer_and_tar_at_far_by_hand():
