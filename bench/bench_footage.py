@@ -8,12 +8,16 @@ VIDEO defaults to OpenCV's pedestrian clip (Debian's opencv-doc: vtest.avi, 768�
 (b) `preprocess()` of the archive at the default config (background subtraction, ByteTrack, silhouettes, quality
 filter) on an embedded Ray with every CPU of the machine.
 The issue's bar: (b) reaches ≥ 0.5× (a)'s frames/s per core, i.e. tracking costs at most half of bare decoding.
+(c) where one core's time goes: the same path (`SequenceProcessor.clips`) over one copy in this process, each
+stage's wall time summed by a timer wrapped around it (decoding, camera motion, background subtraction and
+blobs, ByteTrack, crops and silhouettes, clip assembly; the rest is the stages' glue).
 Results: bench/results/footage.json; the last line is the summary.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -45,6 +49,79 @@ def decode_loop(paths: list[Path]) -> tuple[int, float]:
     return n, time.perf_counter() - t0
 
 
+# (label, module, owner class or None, attribute): each wrapped by a timer; a stage's time leaves out those nested in it
+STAGES = (
+    ("decode (OpenCV)", "pipeline.ingest.decode", None, "_read"),
+    ("background model priming (first frames)", "pipeline.track.foreground", "ForegroundDetector", "prime"),
+    ("camera motion (LK + homography)", "pipeline.track.camera_motion", "CameraMotion", "update"),
+    ("background subtraction + blobs", "pipeline.track.foreground", "ForegroundDetector", "detect"),
+    ("ByteTrack (supervision)", "pipeline.track.tracker", "PersonTracker", "update"),
+    ("crops + silhouettes per track", "pipeline.ingest.tracks", "TrackCutter", "_add"),
+    ("clip assembly", "pipeline.ingest.sequence", "SequenceProcessor", "_batch"),
+)
+
+
+def _timed_items(gen, spent: dict[str, float], label: str):
+    """A generator's items, the time spent making each counted to `label`."""
+    while True:
+        t = time.perf_counter()
+        try:
+            item = next(gen)
+        except StopIteration:
+            spent[label] += time.perf_counter() - t
+            return
+        spent[label] += time.perf_counter() - t
+        yield item
+
+
+def breakdown(video: Path) -> dict[str, float]:
+    """Seconds per stage of one source through `SequenceProcessor.clips` in this process (see the docstring)."""
+    import importlib
+
+    import supervision  # noqa: F401  (imported before timing, as Ray's warm workers have it)
+
+    from pipeline.ingest.errors import Outcome
+    from pipeline.ingest.sequence import SequenceProcessor
+
+    cv2.setNumThreads(1)
+    spent: dict[str, float] = dict.fromkeys([s[0] for s in STAGES], 0.0)
+    stack: list[str] = []
+    restore = []
+    for label, module, owner, attr in STAGES:
+        mod = importlib.import_module(module)
+        target = getattr(mod, owner) if owner else mod
+        inner = getattr(target, attr)
+
+        def timed(*a, _f=inner, _label=label, **kw):
+            stack.append(_label)
+            t = time.perf_counter()
+            try:
+                out = _f(*a, **kw)
+            finally:
+                took = time.perf_counter() - t
+                stack.pop()
+                spent[_label] += took
+                if stack:  # a stage inside another (camera motion inside detect): counted once, as itself
+                    spent[stack[-1]] -= took
+            return _timed_items(out, spent, _label) if inspect.isgenerator(out) else out
+
+        setattr(target, attr, timed)
+        restore.append((target, attr, inner))
+    rec = {"kind": "video", "source": str(video), "sequence_id": "bench", "layout": "video"}
+    proc = SequenceProcessor(PreprocessConfig(), "bench", with_joints=False, threads=1)
+    outcome = Outcome("bench", str(video))
+    try:
+        t0 = time.perf_counter()
+        for _ in proc.clips(rec, outcome):
+            pass
+        total = time.perf_counter() - t0
+    finally:
+        for target, attr, inner in restore:
+            setattr(target, attr, inner)
+    spent["rest (the stages' glue)"] = total - sum(spent.values())
+    return {"frames": outcome.frames, "seconds": round(total, 2)} | {k: round(v, 3) for k, v in spent.items()}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("video", nargs="?", type=Path, default=VTEST)
@@ -71,6 +148,11 @@ def main() -> None:
             pre_s = time.perf_counter() - t0
         finally:
             ray.shutdown()
+    parts = breakdown(args.video)
+    print(f"(c) one core, {parts['frames']} frames in {parts['seconds']} s:")
+    for label, sec in parts.items():
+        if label not in ("frames", "seconds"):
+            print(f"    {label:34s} {sec:6.2f} s  {1000 * sec / parts['frames']:5.2f} ms/frame")
     pre_fps, dec_fps = summary.frames / pre_s, frames / decode_s
     per_core = pre_fps / (dec_fps * cpus)
     print(
@@ -87,6 +169,7 @@ def main() -> None:
             "frames_per_s": round(pre_fps, 1),
             "tracks": summary.tracks,
         },
+        "one_core_breakdown_seconds": parts,
         "ratio": round(pre_fps / dec_fps, 3),
         "ratio_per_core": round(per_core, 3),
     }
