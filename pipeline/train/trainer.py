@@ -85,6 +85,10 @@ def fit_stage(
     streaming = stage in STREAMING_STAGES
     config["streaming"] = streaming
 
+    for ds in datasets.values():
+        # The loop reports each epoch itself; Ray Data's bars in the workers would print their last lines when
+        # the workers exit, after the job's own summary.
+        ds.context.enable_progress_bars = False
     resources = {"CPU": cfg.cpus_per_worker}
     if cfg.gpus_per_worker:
         resources["GPU"] = cfg.gpus_per_worker
