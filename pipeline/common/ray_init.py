@@ -37,9 +37,27 @@ def storage_env() -> dict[str, str]:
     return {k: os.environ[k] for k in STORAGE_ENV if os.environ.get(k)}
 
 
+# Ray Train 2.60 starts a placement-group cleaner actor that asks the state API every second whether the run's
+# controller is alive; an embedded Ray without a dashboard has no state API, so each question logs a warning (about
+# a thousand lines in one `make demo`) and changes nothing: the cleaner only acts once the controller is dead.
+QUIET_LOGGERS = ("ray.train.v2._internal.execution.controller.placement_group_cleaner",)
+
+
+def quiet_logs() -> None:
+    """Every Ray worker's setup hook: QUIET_LOGGERS report errors only."""
+    import logging
+
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def runtime_env(extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The runtime_env for jobs, tasks, actors, Train workers and Serve replicas: WORKER_ENV plus storage_env()."""
-    env: dict[str, Any] = {"env_vars": {**storage_env(), **WORKER_ENV}}
+    """The runtime_env for jobs, tasks, actors, Train workers and Serve replicas: WORKER_ENV plus storage_env(),
+    and `quiet_logs` run in every worker."""
+    env: dict[str, Any] = {
+        "env_vars": {**storage_env(), **WORKER_ENV},
+        "worker_process_setup_hook": "pipeline.common.ray_init.quiet_logs",
+    }
     if extra:
         env.update(extra)
     return env
