@@ -13,7 +13,7 @@ closed as soon as a sequence's last clip is in; PCA is fitted from a covariance 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,7 +122,7 @@ def stream_geis(
     return acc.result()
 
 
-def _chunks(geis: np.ndarray) -> Any:
+def _chunks(geis: np.ndarray) -> Iterator[np.ndarray]:
     """[N, ...] GEIs (uint8 grey levels) → float64 rows in [0, 1], CHUNK at a time."""
     flat = geis.reshape(len(geis), -1)
     for lo in range(0, len(flat), CHUNK):
