@@ -29,7 +29,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_preprocess import DATA  # the same archive: 240 videos of 45 frames at 320x240
-from pipeline.identify.embed import ModelInfo, embed_clips, embed_clips_shared, load_embedder, mean_vector
+from pipeline.common.model_dir import ModelInfo
+from pipeline.identify.embed import embed_clips, embed_clips_shared, load_embedder, mean_vector
 from pipeline.identify.gallery import MEAN_ROW, read_gallery, vectors
 from pipeline.identify.index import index_archive
 from pipeline.ingest.config import PreprocessConfig

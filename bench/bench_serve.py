@@ -182,7 +182,7 @@ def main() -> int:
     args = ap.parse_args()
     model = Path(args.model).resolve()
 
-    from pipeline.identify.embed import ModelInfo
+    from pipeline.common.model_dir import ModelInfo
     from pipeline.serve.registry import Registry, seed_from_gallery
 
     work = Path(tempfile.mkdtemp(prefix="bench-serve-"))

@@ -14,7 +14,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 import pipeline  # noqa: F401  (tf-keras)
-from pipeline.identify.embed import ModelInfo, embed_clips_shared, load_embedder
+from pipeline.common.model_dir import ModelInfo
+from pipeline.identify.embed import embed_clips_shared, load_embedder
 from pipeline.serve.deployments import Classifier
 from pipeline.serve.uploads import BadInput, ClipMaker
 

@@ -74,6 +74,6 @@ def execute(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _has_gallery(uri: str) -> bool:
-    from pipeline.ingest.storage import is_dir, resolve
+    from pipeline.common.storage import is_dir, resolve
 
     return is_dir(*resolve(uri))

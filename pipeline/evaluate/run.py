@@ -24,15 +24,14 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline.common.atomic import atomic_write_json
-from pipeline.common.model_store import REPORTS_DIR
+from pipeline.common.model_dir import REPORTS_DIR, ModelInfo
 from pipeline.common.read_ahead import limit_read_ahead
+from pipeline.common.storage import is_remote, join, resolve
 from pipeline.evaluate.gei import GeiBaseline, stream_geis
 from pipeline.evaluate.protocol import ConditionResult, Sequences, cross_view_rank
 from pipeline.evaluate.vectors import ClipVectors, SequenceVectors
 from pipeline.evaluate.verification import Verification, verification
-from pipeline.identify.embed import ModelInfo
 from pipeline.ingest.shards import read_meta
-from pipeline.ingest.storage import is_remote, join, resolve
 
 CONDITION_ORDER = ("nm", "bg", "cl", "sh")
 FARS = (1e-2, 1e-3)
@@ -288,7 +287,7 @@ def evaluate(
     atomic_write_json(out / "metrics.json", metrics)
     metrics["report"] = str(out / "report.html")
     if upload:
-        from pipeline.common.model_store import upload_dir
+        from pipeline.common.model_dir import upload_dir
 
         try:
             upload_dir(out, target, marker="metrics.json")

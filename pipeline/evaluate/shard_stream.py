@@ -15,8 +15,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from pipeline.common.storage import resolve
 from pipeline.ingest.shards import decode_column, tensor_specs
-from pipeline.ingest.storage import resolve
 
 BATCH_ROWS = 64  # clips per batch: 64 × 30 × 64 × 64 silhouettes is about 8 MB
 

@@ -8,8 +8,6 @@ clips in, one vector per clip out, each distinct frame through the pose network 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from pipeline.common.model_dir import ModelInfo
 from pipeline.ingest.shards import decode_column
 
 # Columns that travel with each vector (the rest of a clip row is pixels).
@@ -36,30 +35,6 @@ KEEP = (
 )
 
 
-class ModelInfo:
-    """What downstream stages need from a model directory: its version, input column and clip shape.
-
-    `model_dir` is a local path or a URI (`s3://`, `gs://`): `dir` is then the local cached copy
-    (pipeline.common.model_store) and `uri` what to hand to actors and replicas on other nodes."""
-
-    def __init__(self, model_dir: str | Path) -> None:
-        from pipeline.common.model_store import local_model
-        from pipeline.ingest.storage import is_remote
-
-        self.dir = local_model(model_dir)
-        self.uri = os.fspath(model_dir) if is_remote(model_dir) else str(self.dir.absolute())
-        if not (self.dir / "version").is_file() or not (self.dir / "gait" / "model.keras").is_file():
-            raise FileNotFoundError(f"{model_dir} is not a complete model directory (gait/model.keras, version)")
-        self.version = (self.dir / "version").read_text().strip()
-        self.config = json.loads((self.dir / "config.json").read_text())
-        self.column = self.config["column"]  # frames (HumanPoseNN first) or silhouettes
-        w, h = self.config["input_size"]
-        self.clip_shape = (
-            (self.config["clip_len"], h, w, 3) if self.column == "frames" else (self.config["clip_len"], h, w)
-        )
-        self.preprocess = self.config["preprocess"]
-
-
 def set_threads(threads: int) -> None:
     """TensorFlow's thread pools, before the first op runs: an actor that holds n CPUs should use n threads."""
     import tensorflow as tf
@@ -74,10 +49,10 @@ def set_threads(threads: int) -> None:
 
 def load_embedder(model_dir: str | Path) -> Any:
     """The GaitNN embedder of a model directory (a local path, or a URI fetched through the local cache)."""
-    from pipeline.common.model_store import local_model
+    from pipeline.common.model_dir import local_model, model_file
     from pipeline.models.io import load_model
 
-    return load_model(local_model(model_dir) / "gait" / "model.keras")
+    return load_model(model_file(local_model(model_dir), "gait"))
 
 
 def embed_clips(embedder: Any, clips: np.ndarray, batch: int = 32) -> np.ndarray:

@@ -25,7 +25,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from pipeline.ingest.storage import resolve
+from pipeline.common.storage import resolve
 
 GALLERY_FORMAT = "gait-gallery/1"
 MEAN_ROW = -1  # clip_index of a sequence's mean vector

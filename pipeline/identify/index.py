@@ -23,14 +23,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from pipeline.identify.embed import ClipEmbedder, ModelInfo, mean_vector, vector_column
+from pipeline.common.model_dir import ModelInfo
+from pipeline.common.storage import resolve
+from pipeline.identify.embed import ClipEmbedder, mean_vector, vector_column
 from pipeline.identify.gallery import MEAN_ROW, Gallery, gallery_schema
 from pipeline.ingest.config import PreprocessConfig
 from pipeline.ingest.errors import ERRORS_SCHEMA, OutcomeLog
 from pipeline.ingest.layouts import discover
 from pipeline.ingest.manifest import manifest_to_table
 from pipeline.ingest.preprocess import auto_sequences_per_task, process_batch
-from pipeline.ingest.storage import resolve
 
 _CHUNK = 1 << 20
 

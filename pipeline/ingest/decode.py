@@ -17,9 +17,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from pipeline.common.storage import resolve
+from pipeline.common.synthetic_format import decode_truth
 from pipeline.ingest.errors import IngestError
 from pipeline.ingest.pickle_frames import pickle_frames
-from pipeline.ingest.storage import resolve
 
 REMOTE_SCHEMES = ("s3://", "gs://", "gcs://", "hdfs://")
 
@@ -188,7 +189,5 @@ def source_fps(rec: dict[str, Any], default: float = 25.0) -> float:
 
 def load_truth(uri: str) -> dict[str, np.ndarray]:
     """Ground truth of a synthetic sequence (see docs/synthetic-data.md): joints, boxes, silhouettes."""
-    with local_file(uri) as path, np.load(path) as z:
-        shape = tuple(int(x) for x in z["silhouette_shape"])
-        sil = np.unpackbits(z["silhouettes"], axis=-1, count=shape[-1]).reshape(shape)
-        return {"joints": z["joints"], "boxes": z["boxes"], "silhouettes": sil}
+    with local_file(uri) as path:
+        return decode_truth(path)

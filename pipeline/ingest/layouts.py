@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 import pyarrow.fs as pafs
 
-from pipeline.ingest import storage
+from pipeline.common import storage
+from pipeline.common.synthetic_format import INDEX_FILE, is_synthetic_index
 from pipeline.ingest.manifest import InputError, SequenceRecord, sequence_id
 
 LAYOUTS = (
@@ -49,7 +50,6 @@ VIDEO_EXTS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm"})
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp"})
 PICKLE_EXT = ".pkl"
 CONDITIONS = ("nm", "bg", "cl", "sh")
-SYNTH_FORMAT = "gait-synth"
 
 _CASIA_B_VIDEO = re.compile(r"(\d{3,})-(nm|bg|cl|sh)-(\d+)-(\d{3})", re.I)
 _CASIA_B_PLATE = re.compile(r"(\d{3,})-bkgrd-(\d{3})", re.I)
@@ -350,13 +350,13 @@ def _from_opengait(tree: _Tree) -> tuple[list[SequenceRecord], list[InputError]]
 
 
 def _synth_meta(tree: _Tree) -> dict | None:
-    if "dataset.json" not in tree.files:
+    if INDEX_FILE not in tree.files:
         return None
     try:
-        meta = json.loads(storage.read_bytes(tree.fs, tree.path("dataset.json")))
+        meta = json.loads(storage.read_bytes(tree.fs, tree.path(INDEX_FILE)))
     except (OSError, ValueError):
         return None
-    return meta if isinstance(meta, dict) and meta.get("format") == SYNTH_FORMAT else None
+    return meta if is_synthetic_index(meta) else None
 
 
 def _from_synthetic(tree: _Tree, meta: dict) -> tuple[list[SequenceRecord], list[InputError]]:

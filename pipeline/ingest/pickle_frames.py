@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from pipeline.ingest import storage
+from pipeline.common import storage
 from pipeline.ingest.errors import IngestError
 from pipeline.ingest.safe_pickle import NotArrays, UnsafePickle, load_arrays
 

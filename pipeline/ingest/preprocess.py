@@ -23,6 +23,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from pipeline import __version__
+from pipeline.common.storage import replace_dir, resolve
 from pipeline.ingest.config import PreprocessConfig
 from pipeline.ingest.errors import ERRORS_SCHEMA, IngestError, Outcome, OutcomeLog
 from pipeline.ingest.layouts import discover
@@ -30,7 +31,6 @@ from pipeline.ingest.manifest import manifest_to_table
 from pipeline.ingest.schema import SCHEMA_VERSION, to_table
 from pipeline.ingest.sequence import SequenceProcessor
 from pipeline.ingest.splits import assign_splits, auto_protocol
-from pipeline.ingest.storage import replace_dir, resolve
 
 
 @dataclass

@@ -15,8 +15,8 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from pipeline.common.storage import resolve
 from pipeline.ingest.schema import tensor_spec
-from pipeline.ingest.storage import resolve
 
 
 def _shards(out: str) -> tuple[pafs.FileSystem, str]:

@@ -1,8 +1,9 @@
-"""Model files: atomic `.keras` (Keras v3 format) saving, loading with the custom layers, content versions."""
+"""Model files: atomic `.keras` (Keras v3 format) saving, and loading with the custom layers registered.
+
+The directory these files sit in (its layout, version and publishing) is `pipeline.common.model_dir`."""
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from pathlib import Path
@@ -11,10 +12,6 @@ import tf_keras as keras
 
 import pipeline.models.layers  # noqa: F401  (registers the custom layers before any file is loaded)
 from pipeline.common.atomic import temp_sibling
-
-VERSION_FILE = "version"
-REPORTS_DIR = "evaluation"  # written by `gait evaluate` into the model directory: about the model, not part of it
-_CHUNK = 1 << 20
 
 
 def save_model(model: keras.Model, path: str | Path) -> Path:
@@ -33,22 +30,3 @@ def save_model(model: keras.Model, path: str | Path) -> Path:
 def load_model(path: str | Path) -> keras.Model:
     """A model saved by `save_model`, uncompiled (training code compiles its own)."""
     return keras.models.load_model(str(path), compile=False)
-
-
-def directory_version(path: str | Path) -> str:
-    """A content hash of a directory: sha256 over the sorted relative names and bytes of every file under it,
-    first 16 hex characters. A top-level `version` file is left out, so the hash of a model directory can be
-    written into it and checked later, and so are the evaluation reports kept beside the model."""
-    root = Path(path)
-    if not root.is_dir():
-        raise NotADirectoryError(str(root))
-    files = sorted((p.relative_to(root).as_posix(), p) for p in root.rglob("*") if p.is_file())
-    digest = hashlib.sha256()
-    for rel, file in files:
-        if rel == VERSION_FILE or rel.startswith(REPORTS_DIR + "/"):
-            continue
-        digest.update(rel.encode() + b"\0" + file.stat().st_size.to_bytes(8, "big"))
-        with file.open("rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                digest.update(chunk)
-    return digest.hexdigest()[:16]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import tf_keras as keras
 
+from pipeline.common.skeleton import NUM_JOINTS
 from pipeline.models.backbones import build_backbone, conv_bn_elu
-from pipeline.synth.skeleton import NUM_JOINTS
 
 HEAD_CHANNELS = 64
 

@@ -75,14 +75,14 @@ def default_out(src: Path, video: bool) -> Path:
 
 
 def format_text(index: int, result: PoseResult) -> str:
-    from pipeline.synth.skeleton import JOINT_NAMES
+    from pipeline.common.skeleton import JOINT_NAMES
 
     parts = [f"{n}=({x:.1f}, {y:.1f}, {c:.2f})" for n, (x, y, c) in zip(JOINT_NAMES, result.joints, strict=True)]
     return f"{index} " + " ".join(parts)
 
 
 def format_json(index: int, result: PoseResult) -> str:
-    from pipeline.synth.skeleton import JOINT_NAMES
+    from pipeline.common.skeleton import JOINT_NAMES
 
     return json.dumps(
         {

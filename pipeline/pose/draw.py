@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipeline.synth.skeleton import BONES, JOINT_NAMES
+from pipeline.common.skeleton import BONES, JOINT_NAMES
 
 # BGR
 LEFT = (255, 160, 0)  # blue

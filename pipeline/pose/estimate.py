@@ -77,7 +77,7 @@ class PoseEstimator:
 
         if detector not in DETECTORS:
             raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
-        from pipeline.common.model_store import local_model
+        from pipeline.common.model_dir import local_model
 
         model_dir = local_model(model_dir)  # a URI (s3://, gs://) through the local cache
         config = read_model_config(model_dir)

@@ -232,7 +232,7 @@ class Service:
         admin: bool = True,
         timeout_s: float = 60.0,
     ) -> None:
-        from pipeline.identify.embed import ModelInfo
+        from pipeline.common.model_dir import ModelInfo
         from pipeline.serve.registry import Registry
         from pipeline.serve.uploads import ClipMaker
 
@@ -393,7 +393,7 @@ async def embed(request: Request) -> dict[str, Any]:
 
 @router.post("/pose", summary="An image → the person's joints", openapi_extra=OPENAPI_IMAGE)
 async def pose(request: Request) -> dict[str, Any]:
-    from pipeline.synth.skeleton import BONES, JOINT_NAMES
+    from pipeline.common.skeleton import BONES, JOINT_NAMES
 
     s = current()
     frame = await s.image(request)

@@ -14,7 +14,7 @@ from typing import Any
 
 from ray import serve
 
-from pipeline.ingest.storage import is_remote
+from pipeline.common.storage import is_remote
 from pipeline.serve import deployments
 from pipeline.serve.api import MAX_UPLOAD, Service, create_app, set_current
 
@@ -69,7 +69,7 @@ class ServeArgs:
         if self.registry_url:
             return self.registry_url
         if is_remote(self.model_dir):
-            from pipeline.common.model_store import cache_root
+            from pipeline.common.model_dir import cache_root
 
             return f"sqlite:///{cache_root().absolute()}/registry.db"
         parent = os.path.dirname(os.path.abspath(self.model_dir.rstrip("/")))

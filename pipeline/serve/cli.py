@@ -107,7 +107,7 @@ def start(args: argparse.Namespace) -> str:
     from ray import serve
 
     from pipeline.common.ray_init import ensure_ray
-    from pipeline.ingest.storage import is_remote
+    from pipeline.common.storage import is_remote
     from pipeline.serve.app import build
     from pipeline.serve.auth import load_token, require_token_for_admin
 

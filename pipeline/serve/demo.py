@@ -60,7 +60,7 @@ def serve_and_identify(model_dir: Path, gallery: str, workdir: Path, address: st
     """Summary lines: the answer, the truth, the endpoint. Serve is shut down before returning."""
     from ray import serve
 
-    from pipeline.identify.embed import ModelInfo
+    from pipeline.common.model_dir import ModelInfo
     from pipeline.serve import cli
     from pipeline.serve.registry import Registry, seed_from_gallery
 

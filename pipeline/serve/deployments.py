@@ -22,7 +22,8 @@ class Embedder:
     `model_dir` may be a URI: each replica fetches it on its own node, through that node's cache."""
 
     def __init__(self, model_dir: str, threads: int = 0) -> None:
-        from pipeline.identify.embed import ModelInfo, load_embedder, set_threads
+        from pipeline.common.model_dir import ModelInfo
+        from pipeline.identify.embed import load_embedder, set_threads
 
         set_threads(threads)
         self.info = ModelInfo(model_dir)
@@ -73,7 +74,7 @@ class Classifier:
     "unknown" when the best similarity is under `threshold`."""
 
     def __init__(self, registry_url: str, model_dir: str, threshold: float = 0.5) -> None:
-        from pipeline.identify.embed import ModelInfo
+        from pipeline.common.model_dir import ModelInfo
         from pipeline.serve.registry import Registry
 
         self.registry = Registry(registry_url, ModelInfo(model_dir).version)

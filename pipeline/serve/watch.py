@@ -109,7 +109,8 @@ class LocalIdentifier:
     """Windows → the same preprocessing, embedder and classifier as the endpoint, in this process."""
 
     def __init__(self, model_dir: str, registry_url: str, threshold: float = 0.5) -> None:
-        from pipeline.identify.embed import ModelInfo, load_embedder
+        from pipeline.common.model_dir import ModelInfo
+        from pipeline.identify.embed import load_embedder
         from pipeline.serve.deployments import Classifier
         from pipeline.serve.uploads import ClipMaker
 

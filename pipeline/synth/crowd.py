@@ -21,13 +21,13 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pipeline.common.skeleton import J
 from pipeline.synth.appearance import Outfit
 from pipeline.synth.covariates import make_covariate
 from pipeline.synth.generate import subject_identity
 from pipeline.synth.kinematics import walk
 from pipeline.synth.render import Painter, WalkerDrawing
 from pipeline.synth.scene import Scene, background_frame, build_scene, expose
-from pipeline.synth.skeleton import J
 
 CAMERAS = ("still", "pan", "shake")
 LIGHTING = ("steady", "changing")

@@ -11,7 +11,6 @@ Output tree (CASIA-B layout; see docs/synthetic-data.md):
 from __future__ import annotations
 
 import functools
-import io
 import json
 import os
 import shutil
@@ -25,6 +24,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from pipeline.common.atomic import atomic_write_bytes, atomic_write_json, swap_in
+from pipeline.common.skeleton import BONES, JOINT_NAMES
+from pipeline.common.synthetic_format import FORMAT, FORMAT_VERSION, INDEX_FILE, decode_truth, encode_truth
 from pipeline.synth import layout as L
 from pipeline.synth.appearance import Outfit, Person
 from pipeline.synth.config import SynthConfig
@@ -33,10 +34,6 @@ from pipeline.synth.kinematics import walk
 from pipeline.synth.params import GaitParams
 from pipeline.synth.render import Rendered, render_empty, render_walk
 from pipeline.synth.scene import Filming, Scene, build_scene
-from pipeline.synth.skeleton import BONES, JOINT_NAMES
-
-FORMAT = "gait-synth"
-FORMAT_VERSION = 1
 
 
 def subject_identity(seed: int, subject: int) -> tuple[GaitParams, Person]:
@@ -161,15 +158,7 @@ def write_sequence(root: Path, cfg: SynthConfig, data: SequenceData) -> dict[str
         names = [L.frame_name(spec, lay, i) for i in range(r.masks.shape[0])]
         _write_pngs(root / L.frame_dir(spec, lay, "silhouettes"), names, r.masks)
         entry["silhouettes"] = L.frame_dir(spec, lay, "silhouettes")
-    buf = io.BytesIO()
-    np.savez_compressed(
-        buf,
-        joints=r.joints,
-        boxes=r.boxes,
-        silhouettes=np.packbits(r.masks > 0, axis=-1),
-        silhouette_shape=np.array(r.masks.shape, np.int32),
-    )
-    atomic_write_bytes(root / L.annotation_path(spec, lay, "npz"), buf.getvalue())
+    atomic_write_bytes(root / L.annotation_path(spec, lay, "npz"), encode_truth(r.joints, r.boxes, r.masks))
     entry["annotation"] = L.annotation_path(spec, lay, "npz")
     atomic_write_json(root / L.annotation_path(spec, lay, "json"), {**data.meta, **entry})
     return entry
@@ -178,10 +167,8 @@ def write_sequence(root: Path, cfg: SynthConfig, data: SequenceData) -> dict[str
 def load_annotation(root: str | os.PathLike[str], stem: str) -> dict[str, Any]:
     """Ground truth of one sequence: joints [T,16,3], boxes [T,4], silhouettes bool [T,H,W], and its metadata."""
     root = Path(root)
-    with np.load(root / "annotations" / f"{stem}.npz") as z:
-        shape = tuple(z["silhouette_shape"])
-        sil = np.unpackbits(z["silhouettes"], axis=-1, count=shape[-1]).astype(bool).reshape(shape)
-        out = {"joints": z["joints"], "boxes": z["boxes"], "silhouettes": sil}
+    out: dict[str, Any] = decode_truth(str(root / "annotations" / f"{stem}.npz"))
+    out["silhouettes"] = out["silhouettes"].astype(bool)
     out["meta"] = json.loads((root / "annotations" / f"{stem}.json").read_text())
     return out
 
@@ -272,7 +259,7 @@ def generate_dataset(
     that the next run resumes; `out` itself only ever holds a complete dataset."""
     out = Path(out).absolute()
     t0 = time.perf_counter()
-    done_marker = out / "dataset.json"
+    done_marker = out / INDEX_FILE
     if done_marker.exists():
         existing = json.loads(done_marker.read_text())
         if existing.get("config_hash") == cfg.hash() and not overwrite:
@@ -338,7 +325,7 @@ def generate_dataset(
     (staging / "_config.json").unlink()
     summary_counts = _summary(staging, cfg, ordered, 0.0, len(todo))
     atomic_write_json(
-        staging / "dataset.json",
+        staging / INDEX_FILE,
         {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.common.skeleton import NUM_JOINTS, J
 from pipeline.synth.params import GaitParams
-from pipeline.synth.skeleton import NUM_JOINTS, J
 
 TAU = 2.0 * np.pi
 RAD = np.pi / 180.0

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from pipeline.common.skeleton import J
 from pipeline.synth.appearance import Outfit, Person
 from pipeline.synth.covariates import Covariate
 from pipeline.synth.kinematics import Walk
 from pipeline.synth.scene import Filming, Scene, background_frame, expose
-from pipeline.synth.skeleton import J
 
 SHIFT = 4
 ONE = 1 << SHIFT

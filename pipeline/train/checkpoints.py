@@ -17,7 +17,7 @@ STATE = "state.json"
 
 def checkpoint_progress(path: str) -> tuple[int, bool]:
     """(epochs done, final) of a checkpoint directory or URI; (-1, False) when its state cannot be read."""
-    from pipeline.ingest.storage import resolve
+    from pipeline.common.storage import resolve
 
     fs, p = resolve(path)
     try:
@@ -33,7 +33,7 @@ def latest_checkpoint(storage_path: str, name: str) -> str | None:
     resumes from checkpoints within a run; a re-run of a stopped job is resumed from here."""
     import pyarrow.fs as pafs
 
-    from pipeline.ingest.storage import resolve, to_uri
+    from pipeline.common.storage import resolve, to_uri
 
     fs, root = resolve(storage_path)
     run = f"{root.rstrip('/')}/{name}"

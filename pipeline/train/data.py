@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from pipeline.common.storage import resolve
 from pipeline.ingest.shards import read_clips
-from pipeline.ingest.storage import resolve
 
 TRAIN_SPLITS = ("train",)
 VAL_SPLITS = ("val",)

@@ -27,9 +27,9 @@ import pyarrow.fs as pafs
 
 import pipeline  # noqa: F401
 from pipeline.common.atomic import atomic_write_json, swap_in
-from pipeline.common.model_store import publish, remote_version
+from pipeline.common.model_dir import directory_version, publish, remote_version
+from pipeline.common.storage import is_remote, join, read_bytes, resolve
 from pipeline.ingest.shards import load_clips, read_meta
-from pipeline.ingest.storage import is_remote, join, read_bytes, resolve
 from pipeline.train import data, set_stage
 from pipeline.train.config import TrainConfig
 from pipeline.train.loops import build_stage_model
@@ -152,14 +152,14 @@ def train(
     """Train every stage on `shards` and write the model directory `out` (swapped in when complete).
 
     `out` may be a URI (`s3://`, `gs://`): the model is then made in a local staging directory and published
-    there with its `version` last (pipeline.common.model_store), and Ray Train's checkpoints default to
+    there with its `version` last (pipeline.common.model_dir), and Ray Train's checkpoints default to
     `<out>.ray-train` beside it, where workers on any node can write them and the driver read them back."""
     import ray
 
     from pipeline.common.ray_init import ensure_ray
     from pipeline.models.gait import build_embedder
     from pipeline.models.heatmaps import heatmaps_to_joints, pck
-    from pipeline.models.io import directory_version, save_model
+    from pipeline.models.io import save_model
     from pipeline.train.features import clip_features, feature_dataset, feature_extractor
 
     t0 = time.perf_counter()

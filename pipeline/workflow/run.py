@@ -76,7 +76,7 @@ def command_args(command: str, argv: list[str]) -> argparse.Namespace:
 
 def remove(uri_or_path: str) -> None:
     """Delete a stage's output (local or object store) so that --overwrite rebuilds it."""
-    from pipeline.ingest.storage import is_dir, resolve
+    from pipeline.common.storage import is_dir, resolve
 
     fs, path = resolve(uri_or_path)
     if is_dir(fs, path):
@@ -146,7 +146,7 @@ def run_pipeline(
 
 def write_record(cfg: RunConfig, record: dict[str, Any]) -> None:
     """WORKDIR/summary.json, written whole or not at all."""
-    from pipeline.ingest.storage import resolve
+    from pipeline.common.storage import resolve
 
     data = json.dumps(record, indent=2, default=str).encode()
     fs, path = resolve(cfg.path("summary.json"))

@@ -12,7 +12,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.ingest import layouts, storage
+from pipeline.common import storage
+from pipeline.ingest import layouts
 from pipeline.ingest.layouts import LAYOUTS, detect_layout, discover
 from pipeline.ingest.manifest import (
     MANIFEST_SCHEMA,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pyarrow.fs as pafs
 import pytest
 
-from pipeline.common import model_store
-from pipeline.ingest.storage import list_files, read_bytes, replace_dir
+from pipeline.common import model_dir as model_store
+from pipeline.common.storage import list_files, read_bytes, replace_dir
 from pipeline.train.checkpoints import WEIGHTS
 
 pytest.importorskip("moto.server")
@@ -129,8 +129,8 @@ def test_replace_dir_on_an_object_store(s3):
 @pytest.mark.slow
 def test_shards_model_gallery_and_report_on_s3(ray_s3, tiny_shards, tmp_path, monkeypatch):
     """The pipeline with every output in the bucket: preprocess → train → index (twice) → evaluate."""
+    from pipeline.common.model_dir import ModelInfo
     from pipeline.evaluate.run import evaluate
-    from pipeline.identify.embed import ModelInfo
     from pipeline.identify.gallery import MEAN_ROW, read_gallery
     from pipeline.identify.index import index_archive
     from pipeline.ingest.config import PreprocessConfig

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from pipeline.cli import main
+from pipeline.common.skeleton import J
 from pipeline.ingest.layouts import discover
 from pipeline.synth.crowd import build_crowd_scene, camera_path, lighting, make_crowd_scene, plan_walkers, render_crowd
 from pipeline.synth.crowd_dataset import load_crowd_truth, read_video
-from pipeline.synth.skeleton import J
 
 W, H, T, SEED = 160, 120, 120, 4
 

@@ -10,9 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
+from pipeline.common.skeleton import JOINT_NAMES
 from pipeline.synth import SynthConfig, generate_dataset
 from pipeline.synth.generate import load_annotation
-from pipeline.synth.skeleton import JOINT_NAMES
 
 SMALL = SynthConfig(
     subjects=3,

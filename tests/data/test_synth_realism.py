@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
+from pipeline.common.skeleton import J
 from pipeline.synth import SynthConfig
 from pipeline.synth.generate import render_sequence, subject_identity
 from pipeline.synth.layout import SequenceSpec
 from pipeline.synth.params import GaitParams
-from pipeline.synth.skeleton import J
 
 CFG = SynthConfig(
     subjects=20, sequences={"nm": 2, "bg": 1, "cl": 1}, views=(90,), frames=40, width=64, height=64, background_frames=0

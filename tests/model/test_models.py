@@ -12,6 +12,7 @@ import pytest
 import tensorflow as tf
 import tf_keras as keras
 
+from pipeline.common.model_dir import directory_version
 from pipeline.models.backbones import build_backbone
 from pipeline.models.gait import (
     am_softmax_loss,
@@ -21,7 +22,7 @@ from pipeline.models.gait import (
     build_gait_net,
 )
 from pipeline.models.heatmaps import heatmaps_to_joints, joints_to_heatmaps, pck, pck_per_joint
-from pipeline.models.io import directory_version, load_model, save_model
+from pipeline.models.io import load_model, save_model
 from pipeline.models.layers import CaffePreprocess, CosineDense, L2Normalize, TemporalAverage
 from pipeline.models.pose import build_pose_net
 from pipeline.models.presence import build_presence_net

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from pipeline.common.skeleton import JOINT_NAMES
 from pipeline.ingest.config import PreprocessConfig
 from pipeline.ingest.crop import crop_region, joints_to_crop
 from pipeline.ingest.decode import load_truth, video_frames
@@ -19,7 +20,6 @@ from pipeline.pose import cli
 from pipeline.pose.draw import LEFT, RIGHT, draw_skeleton
 from pipeline.pose.estimate import estimate_pose, joints_from_crop
 from pipeline.synth import SynthConfig, generate_dataset
-from pipeline.synth.skeleton import JOINT_NAMES
 
 SYNTH = SynthConfig(
     subjects=2, sequences={"nm": 2}, views=(90,), frames=24, width=96, height=96, background_frames=0, seed=5

@@ -27,7 +27,7 @@ def test_refuses_to_start_with_admin_and_no_token(tmp_path):
 
 
 def test_uploads_leave_no_files(local_model, videos):
-    from pipeline.identify.embed import ModelInfo
+    from pipeline.common.model_dir import ModelInfo
     from pipeline.serve.uploads import BadInput, ClipMaker
 
     info = ModelInfo(local_model)

@@ -1,4 +1,13 @@
-"""Model directories at a URI (`s3://`, `gs://`, any `pyarrow.fs` filesystem) as well as on local disk.
+"""The model directory `gait train` writes: its layout, its content version, and publishing and reading it at a URI.
+
+Every stage that reads a model (index, evaluate, serve, pose) and the one that writes it (train) go through this
+module, which imports no TensorFlow: the `.keras` files inside are loaded by `pipeline.models.io`.
+
+Layout: pose/model.keras (stage 1, absent for silhouette models), gait/model.keras (the embedder),
+presence/model.keras, config.json (the training config, input shapes and classes), metrics.json, history.csv,
+curves.png, evaluation/ (reports written beside the model, not part of it) and `version`, written last.
+
+At a URI (`s3://`, `gs://`, any `pyarrow.fs` filesystem) as well as on local disk.
 
 Why: on a cluster the model is trained on one node and read by index and evaluation actors and Serve replicas on
 others, so it has to live where every node can read it. Object stores have no rename, so a model cannot be
@@ -12,6 +21,7 @@ place complete, so concurrent readers (replicas, actors) never see a half-downlo
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -20,11 +30,50 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from pipeline.ingest.storage import copy_tree, is_remote, join, read_bytes, replace_dir, resolve
+from pipeline.common.storage import copy_tree, is_remote, join, read_bytes, replace_dir, resolve
 
-VERSION_FILE = "version"  # as pipeline.models.io.VERSION_FILE (not imported: that module imports TensorFlow)
-REPORTS_DIR = "evaluation"  # reports about the model kept beside it (pipeline.models.io.REPORTS_DIR): not fetched
+VERSION_FILE = "version"  # the content hash of everything else; written last, so its presence marks a whole model
+REPORTS_DIR = "evaluation"  # reports about the model kept beside it: not part of it, not hashed, not fetched
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.json"
 _ATTEMPTS = 3
+_CHUNK = 1 << 20
+
+
+def model_file(model_dir: str | os.PathLike[str], part: str) -> Path:
+    """The `.keras` file of one part of a local model directory: pose, gait or presence."""
+    if part not in ("pose", "gait", "presence"):
+        raise ValueError(f"a model directory has pose, gait and presence parts, not {part!r}")
+    return Path(model_dir) / part / "model.keras"
+
+
+def read_config(model_dir: str | os.PathLike[str]) -> dict:
+    """config.json of a local model directory: the training config, input shapes, classes."""
+    return json.loads((Path(model_dir) / CONFIG_FILE).read_text())
+
+
+def is_complete(model_dir: str | os.PathLike[str]) -> bool:
+    """A local directory holding a whole model: its `version` and its embedder are there."""
+    return (Path(model_dir) / VERSION_FILE).is_file() and model_file(model_dir, "gait").is_file()
+
+
+def directory_version(path: str | os.PathLike[str]) -> str:
+    """A content hash of a directory: sha256 over the sorted relative names and bytes of every file under it,
+    first 16 hex characters. A top-level `version` file is left out, so the hash of a model directory can be
+    written into it and checked later, and so are the evaluation reports kept beside the model."""
+    root = Path(path)
+    if not root.is_dir():
+        raise NotADirectoryError(str(root))
+    files = sorted((p.relative_to(root).as_posix(), p) for p in root.rglob("*") if p.is_file())
+    digest = hashlib.sha256()
+    for rel, file in files:
+        if rel == VERSION_FILE or rel.startswith(REPORTS_DIR + "/"):
+            continue
+        digest.update(rel.encode() + b"\0" + file.stat().st_size.to_bytes(8, "big"))
+        with file.open("rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
 
 
 def cache_root() -> Path:
@@ -123,3 +172,24 @@ def local_model(uri_or_path: str | os.PathLike[str]) -> Path:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     raise RuntimeError(f"{uri} changed on every one of {_ATTEMPTS} downloads; is it being published in a loop?")
+
+
+class ModelInfo:
+    """What downstream stages need from a model directory: its version, input column and clip shape.
+
+    `model_dir` is a local path or a URI (`s3://`, `gs://`): `dir` is then the local cached copy
+    and `uri` what to hand to actors and replicas on other nodes."""
+
+    def __init__(self, model_dir: str | Path) -> None:
+        self.dir = local_model(model_dir)
+        self.uri = os.fspath(model_dir) if is_remote(model_dir) else str(self.dir.absolute())
+        if not is_complete(self.dir):
+            raise FileNotFoundError(f"{model_dir} is not a complete model directory (gait/model.keras, version)")
+        self.version = (self.dir / VERSION_FILE).read_text().strip()
+        self.config = read_config(self.dir)
+        self.column = self.config["column"]  # frames (HumanPoseNN first) or silhouettes
+        w, h = self.config["input_size"]
+        self.clip_shape = (
+            (self.config["clip_len"], h, w, 3) if self.column == "frames" else (self.config["clip_len"], h, w)
+        )
+        self.preprocess = self.config["preprocess"]
