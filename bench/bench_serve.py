@@ -32,7 +32,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.serve.cli import free_port  # noqa: E402  (after sys.path)
+from pipeline.serve.stage import free_port  # noqa: E402  (after sys.path)
 
 
 def clip_video(src: Path, out: Path, frames: int = 30) -> bytes:

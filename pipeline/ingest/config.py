@@ -88,3 +88,10 @@ PRESETS: dict[str, PreprocessConfig] = {
     # CASIA-B-sized synthetic data (`gait synth --preset casia-b`, configs/casia-b-synthetic.yaml).
     "casia-b-synthetic": PreprocessConfig(clip_len=30, stride=15),
 }
+
+
+@dataclass(frozen=True)
+class PreprocessPaths:
+    src: str  # a dataset directory or URI, a video file, a camera index or a stream URL
+    out: str  # the shard directory (refused if it exists, unless overwritten or reused)
+    layout: str | None = None  # force a dataset layout instead of detecting it

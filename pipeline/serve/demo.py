@@ -12,14 +12,16 @@ from pathlib import Path
 import numpy as np
 import requests
 
+from pipeline.common.model_dir import ModelInfo, read_config
+from pipeline.identify.gallery import MEAN_ROW, read_gallery
+from pipeline.serve.config import ServeConfig, ServePaths
+from pipeline.serve.registry import Registry, seed_from_gallery
+from pipeline.serve.stage import free_port, start
+
 
 def pick_probes(model_dir: Path, gallery: str, n: int = 3) -> list[tuple[str, str]]:
     """(source, subject) of held-out people's normal walks at 90°, not the first of their kind, one per person."""
-    import json
-
-    from pipeline.identify.gallery import MEAN_ROW, read_gallery
-
-    trained = set(json.loads((model_dir / "config.json").read_text())["classes"])
+    trained = set(read_config(model_dir)["classes"])
     t = read_gallery(gallery)
     t = t.filter(t["clip_index"].to_numpy() == MEAN_ROW)
     rows = [
@@ -60,20 +62,14 @@ def serve_and_identify(model_dir: Path, gallery: str, workdir: Path, address: st
     """Summary lines: the answer, the truth, the endpoint. Serve is shut down before returning."""
     from ray import serve
 
-    from pipeline.common.model_dir import ModelInfo
-    from pipeline.serve import cli
-    from pipeline.serve.registry import Registry, seed_from_gallery
-
     probes = pick_probes(model_dir, gallery)
     (source, truth), pair = probes[0], probes[1:3]
     db = workdir / "registry.db"
     db.unlink(missing_ok=True)  # the demo's registry is rebuilt each run (it holds no one's real data)
     registry = Registry(f"sqlite:///{db.absolute()}", ModelInfo(model_dir).version)
     seed_from_gallery(registry, gallery, leave_out=frozenset(src for src, _ in probes))
-    args = cli.serve_args(
-        str(model_dir), registry_url=registry.url, port=cli.free_port(), no_admin=True, max_replicas=1, address=address
-    )
-    url = cli.start(args)
+    config = ServeConfig(registry_url=registry.url, port=free_port(), no_admin=True, max_replicas=1)
+    url = start(config, ServePaths(str(model_dir)), address=address)
     try:
         data = Path(source).read_bytes()
         r = requests.post(f"{url}/identify?top_k=3", data=data, headers={"Content-Type": "video/mp4"}, timeout=300)

@@ -122,3 +122,8 @@ PRESETS: dict[str, SynthConfig] = {
         height=240,
     ),
 }
+
+
+@dataclass(frozen=True)
+class SynthPaths:
+    out: str  # the dataset directory (created; replaced only when overwritten)

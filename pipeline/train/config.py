@@ -203,3 +203,10 @@ PRESETS: dict[str, TrainConfig] = {
         presence=StageConfig(epochs=10, batch_size=256),
     ),
 }
+
+
+@dataclass(frozen=True)
+class TrainPaths:
+    shards: str  # made by `gait preprocess`
+    out: str  # the model directory (refused if it exists, unless overwritten or reused)
+    storage_path: str | None = None  # Ray Train's checkpoints (default: beside OUT); shared storage on a cluster

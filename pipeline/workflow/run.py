@@ -1,22 +1,32 @@
-"""The main job: synth → preprocess → train → index → evaluate → serve, each stage through its own command's code.
+"""The main job: synth → preprocess → train → index → evaluate → serve, each stage through its one entry.
 
-Every stage is parsed and run exactly as `gait <stage> --config FILE` would be, so the main job, the per-stage
-Ray jobs in jobs/ and the command line cannot drift apart. Stages reuse what an earlier run built with the same
-config (a complete dataset, shards and model made from the same inputs and options; indexing skips what the
-gallery holds), unless told to start over.
+The run config is read once; each stage's typed settings and paths go to the same `run` that `gait <stage>
+--config FILE` calls, so the main job, the per-stage Ray jobs in jobs/ and the command line cannot drift apart.
+Stages reuse what an earlier run built with the same config (a complete dataset, shards and model made from the
+same inputs and options; indexing skips what the gallery holds), unless told to start over.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pipeline.config import RunConfig, apply_config, load_config
+from pipeline.common.atomic import atomic_write_bytes
+from pipeline.common.storage import is_dir, resolve
+from pipeline.config import RunConfig, load_config
+from pipeline.evaluate import stage as evaluate_stage
+from pipeline.evaluate.summary import summary_lines
+from pipeline.identify import stage as index_stage
+from pipeline.ingest import stage as preprocess_stage
+from pipeline.serve.demo import serve_and_identify
+from pipeline.synth import stage as synth_stage
+from pipeline.train import stage as train_stage
+
+T = TypeVar("T")
 
 STAGES = ("synth", "preprocess", "train", "index", "evaluate", "serve")
 
@@ -31,8 +41,6 @@ class PipelineResult:
     metrics: dict[str, Any] | None = None
 
     def summary(self) -> list[str]:
-        from pipeline.evaluate.summary import summary_lines
-
         out = [f"== {self.config.name}: pipeline summary ({self.config.workdir}) =="]
         for stage in STAGES:
             if stage == "evaluate" and self.metrics is not None:
@@ -65,19 +73,8 @@ class PipelineResult:
         return rec
 
 
-def command_args(command: str, argv: list[str]) -> argparse.Namespace:
-    """`gait COMMAND ARGV` parsed as the command line parses it, the config file's defaults included."""
-    from pipeline.cli import build_parser, subcommands
-
-    parser = subcommands(build_parser())[command]
-    apply_config(parser, command, argv)
-    return parser.parse_args(argv)
-
-
 def remove(uri_or_path: str) -> None:
     """Delete a stage's output (local or object store) so that --overwrite rebuilds it."""
-    from pipeline.common.storage import is_dir, resolve
-
     fs, path = resolve(uri_or_path)
     if is_dir(fs, path):
         fs.delete_dir(path)
@@ -92,53 +89,52 @@ def run_pipeline(
     address: str | None = None,
 ) -> PipelineResult:
     """Run `stages` of `config` in order; returns the seconds and summary of each."""
-    from pipeline.evaluate import cli as evaluate_cli
-    from pipeline.identify import cli as identify_cli
-    from pipeline.ingest import cli as ingest_cli
-    from pipeline.synth import cli as synth_cli
-    from pipeline.train import cli as train_cli
-
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; the stages are {', '.join(STAGES)}")
     cfg = load_config(config, workdir)
-    common = ["--config", str(config), *(["--workdir", workdir] if workdir else [])]
-    ray_opts = ["--address", address] if address else []
-    again = ["--overwrite"] if overwrite else []
     result = PipelineResult(cfg)
+    reuse = not overwrite
 
-    def timed(stage: str, fn: Any) -> Any:
+    def timed(stage: str, fn: Callable[[], T]) -> T:
         print(f"== {stage} ==", flush=True)
         t0 = time.perf_counter()
         out = fn()
         result.seconds[stage] = round(time.perf_counter() - t0, 1)
         return out
 
-    if "synth" in stages and cfg.source == cfg.path("synth"):  # a config that names its own data has no synth
-        made = timed("synth", lambda: synth_cli.execute(command_args("synth", [*common, *ray_opts, *again])))
+    if "synth" in stages and cfg.generates_source:
+        made = timed(
+            "synth", lambda: synth_stage.run(cfg.synth, cfg.synth_paths(), address=address, overwrite=overwrite)
+        )
         result.lines["synth"] = made.lines()
     if "preprocess" in stages:
-        argv = [*common, *ray_opts, *(again or ["--reuse"])]
-        made = timed("preprocess", lambda: ingest_cli.execute(command_args("preprocess", argv)))
+        paths = cfg.preprocess_paths()
+        made = timed(
+            "preprocess",
+            lambda: preprocess_stage.run(cfg.preprocess, paths, address=address, overwrite=overwrite, reuse=reuse),
+        )
         result.lines["preprocess"] = made.lines()
     if "train" in stages:
-        argv = [*common, *ray_opts, *(again or ["--reuse"])]
-        made = timed("train", lambda: train_cli.execute(command_args("train", argv)))
-        result.lines["train"] = [*made.lines(), f"  curves: {cfg.path('model')}/curves.png"]
+        paths = cfg.train_paths()
+        made = timed(
+            "train", lambda: train_stage.run(cfg.train, paths, address=address, overwrite=overwrite, reuse=reuse)
+        )
+        result.lines["train"] = [*made.lines(), f"  curves: {paths.out}/curves.png"]
     if "index" in stages:
         if overwrite:
             remove(cfg.path("gallery"))
-        made = timed("index", lambda: identify_cli.execute_index(command_args("index", [*common, *ray_opts])))
+        made = timed("index", lambda: index_stage.run(cfg.index, cfg.index_paths(), address=address))
         result.lines["index"] = made.lines()
     if "evaluate" in stages:
-        result.metrics = timed("evaluate", lambda: evaluate_cli.execute(command_args("evaluate", common)))
+        paths = cfg.evaluate_paths()
+        if not evaluate_stage.has_gallery(paths.gallery):  # no `gait index` yet: the shards' clips are embedded
+            paths = replace(paths, gallery=None)
+        result.metrics = timed("evaluate", lambda: evaluate_stage.run(cfg.evaluate, paths)).metrics
     if "serve" in stages:
-        from pipeline.serve.demo import serve_and_identify
-
-        args = command_args("serve", [*common, *ray_opts])
+        paths = cfg.serve_paths()
         result.lines["serve"] = timed(
-            "serve",
-            lambda: serve_and_identify(Path(args.model), args.gallery, Path(cfg.workdir).absolute(), args.address),
+            "serve", lambda: serve_and_identify(Path(paths.model), paths.gallery, Path(cfg.workdir).absolute(), address)
         )
     write_record(cfg, result.record())
     return result
@@ -146,13 +142,9 @@ def run_pipeline(
 
 def write_record(cfg: RunConfig, record: dict[str, Any]) -> None:
     """WORKDIR/summary.json, written whole or not at all."""
-    from pipeline.common.storage import resolve
-
     data = json.dumps(record, indent=2, default=str).encode()
     fs, path = resolve(cfg.path("summary.json"))
     if fs.type_name == "local":
-        from pipeline.common.atomic import atomic_write_bytes
-
         atomic_write_bytes(path, data)
     else:  # an object store writes an object whole
         with fs.open_output_stream(path) as fh:

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from pipeline.cli import build_parser, main
-from pipeline.synth.cli import config_from_args
+from pipeline.cli.synth import config_from_args
 
 SYNTH_OPTIONS = [
     "--preset",

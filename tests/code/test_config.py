@@ -40,24 +40,34 @@ def test_overrides_and_unknown_preset(tmp_path):
 
 
 def test_a_config_gives_every_command_its_paths_and_options(tmp_path):
-    from pipeline.workflow.run import command_args
+    from pipeline.cli import index as index_command
+    from pipeline.cli import parse
+    from pipeline.cli import train as train_command
+
+    def index_of(argv):
+        cfg, paths = index_command.resolve_index(parse("index", argv))
+        return cfg.index, paths
+
+    def train_paths_of(argv):
+        args = parse("train", argv)
+        return train_command.paths_from_args(args, train_command.run_config("train", args, "train", {}))
 
     p = tmp_path / "c.yaml"
     p.write_text("workdir: s3://bucket/run\nsource: gs://videos/archive\nindex:\n  actors: 3\n  batch-size: 8\n")
-    index = command_args("index", ["--config", str(p)])
-    assert (index.archive, index.model, index.out) == (
+    index, index_paths = index_of(["--config", str(p)])
+    assert (index_paths.archive, index_paths.model, index_paths.out) == (
         "gs://videos/archive",
         "s3://bucket/run/model",
         "s3://bucket/run/gallery",
     )
     assert (index.actors, index.batch_size) == (3, 8)
-    assert command_args("index", ["--config", str(p), "--actors", "5"]).actors == 5  # the command line wins
-    train = command_args("train", ["--config", str(p), "--workdir", str(tmp_path / "w")])
+    assert index_of(["--config", str(p), "--actors", "5"])[0].actors == 5  # the command line wins
+    train = train_paths_of(["--config", str(p), "--workdir", str(tmp_path / "w")])
     assert (train.shards, train.out) == (str(tmp_path / "w" / "shards"), str(tmp_path / "w" / "model"))
-    assert command_args("train", ["elsewhere", "out"]).shards == "elsewhere"  # no config: as before
+    assert train_paths_of(["elsewhere", "out"]).shards == "elsewhere"  # no config: as before
     p.write_text("index:\n  no_such_option: 1\n")
     with pytest.raises(SystemExit, match="no_such_option"):
-        command_args("index", ["--config", str(p)])
+        index_of(["--config", str(p)])
     p.write_text("trian:\n  preset: demo\n")
     with pytest.raises(ValueError, match="unknown section"):
         load_config(p)

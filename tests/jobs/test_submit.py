@@ -145,7 +145,7 @@ def test_job_submission_client_reuses_what_is_built(ray_head, run):
 
 def test_deploy_job_leaves_the_application_serving(ray_head, run):
     """jobs/deploy.py deploys the HTTP API onto the cluster and returns; the application keeps answering."""
-    from pipeline.serve.cli import free_port
+    from pipeline.serve.stage import free_port
 
     config, workdir = run
     port = free_port()

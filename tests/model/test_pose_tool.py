@@ -10,13 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
+from pipeline.cli import pose as cli
 from pipeline.common.skeleton import JOINT_NAMES
 from pipeline.ingest.config import PreprocessConfig
 from pipeline.ingest.crop import crop_region, joints_to_crop
 from pipeline.ingest.decode import load_truth, video_frames
 from pipeline.ingest.errors import Outcome
 from pipeline.ingest.sequence import SequenceProcessor
-from pipeline.pose import cli
 from pipeline.pose.draw import LEFT, RIGHT, draw_skeleton
 from pipeline.pose.estimate import estimate_pose, joints_from_crop
 from pipeline.synth import SynthConfig, generate_dataset

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.serve.cli import free_port
+from pipeline.serve.config import ServeConfig, ServePaths
+from pipeline.serve.stage import free_port, start
 
 TOKEN = "test-admin-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -33,21 +34,17 @@ def videos(local_model) -> dict[str, list[Path]]:
 
 @pytest.fixture(scope="session")
 def server_args(local_model, tmp_path_factory) -> object:
-    from pipeline.serve import cli
-
     db = tmp_path_factory.mktemp("registry") / "r.db"
-    return cli.serve_args(str(local_model), registry_url=f"sqlite:///{db}", port=free_port(), max_replicas=1)
+    return ServeConfig(registry_url=f"sqlite:///{db}", port=free_port(), max_replicas=1)
 
 
 @pytest.fixture(scope="session")
-def server(server_args, monkeypatch_session) -> str:
+def server(server_args, local_model, monkeypatch_session) -> str:
     from ray import serve
-
-    from pipeline.serve import cli
 
     monkeypatch_session.setenv("GAIT_TOKEN", TOKEN)
     monkeypatch_session.setenv("GAIT_MAX_UPLOAD", str(4 << 20))
-    url = cli.start(server_args)
+    url = start(server_args, ServePaths(str(local_model)))
     yield url
     serve.shutdown()
 

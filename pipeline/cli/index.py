@@ -1,15 +1,21 @@
-"""`gait index` (archive → gallery of vectors) and `gait svm` (gallery → linear SVM with an open-set threshold)."""
+"""`gait index` (flags → an IndexConfig and its paths → `pipeline.identify.stage.run`) and `gait svm` (gallery → linear
+SVM with an open-set threshold)."""
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from dataclasses import fields
 
-from pipeline.config import add_config_arguments
-from pipeline.ingest.cli import LAYOUT_CHOICES
+from pipeline.cli.args import add_address_argument, add_config_arguments, from_config, given, run_config
+from pipeline.cli.preprocess import LAYOUT_CHOICES
+from pipeline.config import RunConfig
+from pipeline.identify.config import IndexConfig, IndexPaths
+from pipeline.identify.gallery import read_gallery, vectors
+from pipeline.identify.index import IndexSummary
+from pipeline.identify.stage import run as run_stage
+from pipeline.identify.svm import fit_svm
 
-if TYPE_CHECKING:
-    from pipeline.identify.index import IndexSummary
+OPTIONS = tuple(f.name for f in fields(IndexConfig))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,24 +36,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="gallery directory or URI (created, or resumed)")
     add_config_arguments(p)  # with --config: its source, WORKDIR/model → WORKDIR/gallery, options its `index:`
     p.add_argument("--layout", choices=LAYOUT_CHOICES, help="force a dataset layout instead of detecting it")
-    p.add_argument("--actors", type=int, default=1, help="embedding actors (at most; one per GPU on a GPU cluster)")
-    p.add_argument("--cpus-per-actor", type=float, default=1.0, help="CPUs each embedding actor holds")
-    p.add_argument("--gpus-per-actor", type=float, default=0.0, help="GPUs each embedding actor holds (0: CPU)")
+    p.add_argument("--actors", type=int, help="embedding actors (at most; one per GPU on a GPU cluster)")
+    p.add_argument("--cpus-per-actor", type=float, help="CPUs each embedding actor holds")
+    p.add_argument("--gpus-per-actor", type=float, help="GPUs each embedding actor holds (0: CPU)")
     p.add_argument(
         "--threads-per-actor",
         type=int,
-        default=0,
         help="TensorFlow threads of each embedding actor (0: TensorFlow's default, every core of the node)",
     )
-    p.add_argument("--batch-size", type=int, default=32, help="clips per embedding batch")
+    p.add_argument("--batch-size", type=int, help="clips per embedding batch")
     p.add_argument(
         "--sequences-per-task",
         type=int,
-        default=0,
         help="sequences each decoding task takes (0: about 4 tasks per CPU)",
     )
-    p.add_argument("--commit-every", type=int, default=32, help="sequences per committed Parquet part")
-    p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray)")
+    p.add_argument("--commit-every", type=int, help="sequences per committed Parquet part")
+    add_address_argument(p)
     p.set_defaults(func=run_index)
 
     s = sub.add_parser(
@@ -73,36 +77,29 @@ def run_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def execute_index(args: argparse.Namespace) -> IndexSummary:
-    """`gait index` without the printing: the main job runs this too."""
-    from pipeline.identify.index import index_archive
-
-    if not (args.archive and args.model and args.out):
+def resolve_index(args: argparse.Namespace) -> tuple[RunConfig, IndexPaths]:
+    """The run config (index settings layered: defaults, the file's `index:` section, the flags) and the paths."""
+    cfg = run_config("index", args, "index", given(args, OPTIONS))
+    default = cfg.index_paths()
+    paths = IndexPaths(
+        from_config(args, args.archive, default.archive),
+        from_config(args, args.model, default.model),
+        from_config(args, args.out, default.out),
+    )
+    if not (paths.archive and paths.model and paths.out):
         raise SystemExit("gait index: give ARCHIVE, --model and --out, or --config (they then come from its workdir)")
+    return cfg, paths
+
+
+def execute_index(args: argparse.Namespace) -> IndexSummary:
+    cfg, paths = resolve_index(args)
     try:
-        summary = index_archive(
-            args.archive,
-            args.model,
-            args.out,
-            layout=args.layout,
-            actors=args.actors,
-            cpus_per_actor=args.cpus_per_actor,
-            gpus_per_actor=args.gpus_per_actor,
-            threads_per_actor=args.threads_per_actor,
-            embed_batch=args.batch_size,
-            sequences_per_task=args.sequences_per_task,
-            commit_every=args.commit_every,
-            ray_address=args.address,
-        )
+        return run_stage(cfg.index, paths, address=args.address)
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"gait index: {exc}") from exc
-    return summary
 
 
 def run_svm(args: argparse.Namespace) -> int:
-    from pipeline.identify.gallery import read_gallery, vectors
-    from pipeline.identify.svm import fit_svm
-
     try:
         table = read_gallery(args.gallery)
         clips = table.filter(table["clip_index"].to_numpy() >= 0)

@@ -1,20 +1,19 @@
-"""`gait synth OUT`: the command-line face of the generator."""
+"""`gait synth OUT`: flags → a SynthConfig (or a CrowdConfig for multi-walker scenes) → `pipeline.synth.stage.run`."""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pipeline.config import add_config_arguments
-from pipeline.synth.config import CONDITIONS, LAYOUTS, OUTPUTS, PRESETS, SynthConfig
+from pipeline.cli.args import add_config_arguments, parse_size, run_config
+from pipeline.synth.config import CONDITIONS, LAYOUTS, OUTPUTS, PRESETS, SynthConfig, SynthPaths
+from pipeline.synth.crowd import CAMERAS as CROWD_CAMERAS
+from pipeline.synth.crowd import LIGHTING as CROWD_LIGHTING
+from pipeline.synth.crowd_dataset import CrowdConfig, CrowdSummary
+from pipeline.synth.generate import GenerationSummary
+from pipeline.synth.stage import run as run_stage
 
-if TYPE_CHECKING:
-    from pipeline.synth.crowd_dataset import CrowdConfig, CrowdSummary
-    from pipeline.synth.generate import GenerationSummary
-
-CROWD_CAMERAS = ("still", "pan", "shake")  # pipeline.synth.crowd.CAMERAS, without importing the renderer
-CROWD_LIGHTING = ("steady", "changing")
 # Options of single-walker datasets that mean nothing for multi-walker scenes.
 SINGLE_WALKER_ONLY = (
     "preset",
@@ -38,14 +37,6 @@ def parse_views(text: str) -> tuple[int, ...]:
         return tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"views must look like 0,45,90 or 0:180:18, not {text!r}") from exc
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(x) for x in text.lower().split("x"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"size must look like 128x128 (width x height), not {text!r}") from exc
-    return w, h
 
 
 def parse_sequences(text: str) -> int | dict[str, int]:
@@ -171,12 +162,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> SynthConfig:
-    if args.config and not args.preset:
-        from pipeline.config import load_config
-
-        base = load_config(args.config).synth
-    else:
-        base = PRESETS[args.preset or "demo"]
+    """The preset, the run config's `synth:` section, then the flags (`gait synth --help` lists them)."""
+    base = run_config("synth", args, "synth", {}).synth
     changes: dict[str, Any] = {}
     for f in fields(SynthConfig):
         value = getattr(args, f.name, None)
@@ -200,8 +187,6 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
 
 def crowd_config_from_args(args: argparse.Namespace) -> CrowdConfig:
     """The multi-walker config of `gait synth OUT --walkers N ...`."""
-    from pipeline.synth.crowd_dataset import CrowdConfig
-
     given = [f"--{name.replace('_', '-')}" for name in SINGLE_WALKER_ONLY if getattr(args, name, None) is not None]
     if given:
         raise SystemExit(f"gait synth: {', '.join(given)} do not apply to multi-walker scenes (--walkers)")
@@ -226,35 +211,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def execute(args: argparse.Namespace) -> GenerationSummary | CrowdSummary:
-    """`gait synth` without the printing: the main job runs this too."""
-    from pipeline.synth.generate import generate_dataset
-
-    if not args.out:
+    """The flags' config through the stage's `run`; what it made (the summary), or a clear exit."""
+    crowd = getattr(args, "walkers", None) is not None
+    if not crowd:
+        crowd_only = [f"--{n}" for n in ("camera", "lighting", "scenes") if getattr(args, n, None) is not None]
+        if crowd_only:
+            raise SystemExit(f"gait synth: {', '.join(crowd_only)} only apply to multi-walker scenes: add --walkers N")
+    cfg = crowd_config_from_args(args) if crowd else config_from_args(args)
+    out = args.out or (run_config("synth", args, "synth", {}).synth_paths().out if args.config else None)
+    if not out:
         raise SystemExit("gait synth: give OUT, or --config (OUT is then WORKDIR/synth)")
-    if getattr(args, "walkers", None) is not None:
-        return _execute_crowd(args)
-    crowd_only = [f"--{n}" for n in ("camera", "lighting", "scenes") if getattr(args, n, None) is not None]
-    if crowd_only:
-        raise SystemExit(f"gait synth: {', '.join(crowd_only)} only apply to multi-walker scenes: add --walkers N")
-    return _generate(generate_dataset, config_from_args(args), args)
-
-
-def _execute_crowd(args: argparse.Namespace) -> CrowdSummary:
-    from pipeline.synth.crowd_dataset import generate_crowd
-
-    return _generate(generate_crowd, crowd_config_from_args(args), args)
-
-
-def _generate(generate: Any, cfg: Any, args: argparse.Namespace) -> Any:
-    """Either generator with the command's common options; an existing OUT is a clear exit."""
     try:
-        return generate(
+        return run_stage(
             cfg,
-            args.out,
-            parallel=not args.no_ray,
+            SynthPaths(out),
+            address=args.address,
             overwrite=args.overwrite,
+            parallel=not args.no_ray,
             progress=not args.quiet,
-            ray_address=args.address,
         )
     except FileExistsError as exc:
         raise SystemExit(f"gait synth: {exc}") from exc

@@ -1,4 +1,4 @@
-"""`gait serve --model DIR [--gallery GALLERY]`: the Serve application on this machine (or a cluster)."""
+"""`gait serve` / `gait deploy` (flags → a ServeConfig and paths → `pipeline.serve.stage.start`), `gait watch`."""
 
 from __future__ import annotations
 
@@ -6,12 +6,16 @@ import argparse
 import contextlib
 import os
 import signal
-import socket
-import tempfile
 import threading
-from pathlib import Path
+from dataclasses import fields
 
-from pipeline.config import add_config_arguments
+from pipeline.cli.args import add_config_arguments, from_config, given, run_config
+from pipeline.config import RunConfig
+from pipeline.serve.config import ServeConfig, ServePaths
+from pipeline.serve.stage import start
+from pipeline.serve.watch import LocalIdentifier, RemoteIdentifier, watch
+
+OPTIONS = tuple(f.name for f in fields(ServeConfig))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "secret) unless --no-admin. For a declarative deployment, `serve deploy cluster/serve.yaml` does the same.",
     )
     add_serve_arguments(d)
-    d.set_defaults(func=run_deploy, host="0.0.0.0")
+    d.set_defaults(func=run_deploy, host="0.0.0.0")  # every node's proxy
 
     w = sub.add_parser(
         "watch",
@@ -55,89 +59,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     """The options `gait serve` and `gait deploy` share (with --config they come from its `serve:` section)."""
     p.add_argument("--model", help="model directory (gait train)")
-    p.add_argument("--gallery", default="", help="a gallery (gait index) whose labelled people are enrolled once")
-    p.add_argument("--registry-url", default="", help="SQLAlchemy URL (default: sqlite file beside the model)")
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--no-admin", action="store_true", help="no enrolment, deletion or listing")
-    p.add_argument("--threshold", type=float, default=0.5, help="cosine similarity under which: unknown")
-    p.add_argument("--min-replicas", type=int, default=1, help="embedder replicas, at least")
-    p.add_argument("--max-replicas", type=int, default=2, help="embedder replicas, at most (autoscaling)")
-    p.add_argument("--gpus-per-replica", type=float, default=0.0)
+    p.add_argument("--gallery", help="a gallery (gait index) whose labelled people are enrolled once")
+    p.add_argument("--registry-url", help="SQLAlchemy URL (default: sqlite file beside the model)")
+    p.add_argument("--host", help="address to bind (default: 127.0.0.1, loopback only)")
+    p.add_argument("--port", type=int, help="HTTP port (default: 8000)")
+    p.add_argument("--no-admin", action="store_true", default=None, help="no enrolment, deletion or listing")
+    p.add_argument("--threshold", type=float, help="cosine similarity under which: unknown (default: 0.5)")
+    p.add_argument("--min-replicas", type=int, help="embedder replicas, at least (default: 1)")
+    p.add_argument("--max-replicas", type=int, help="embedder replicas, at most, autoscaling (default: 2)")
+    p.add_argument("--gpus-per-replica", type=float, help="GPUs each embedder replica holds (default: 0)")
     p.add_argument("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
     add_config_arguments(p)
 
 
-def free_port() -> int:
-    """A free TCP port on loopback (the demo's and the tests' servers)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve_args(model: str, **overrides: object) -> argparse.Namespace:
-    """`gait serve --model MODEL` as parsed, with `overrides` (the demo and the tests start Serve this way)."""
-    sub = argparse.ArgumentParser().add_subparsers()
-    add_parser(sub)
-    args = sub.choices["serve"].parse_args(["--model", model])
-    for key, value in overrides.items():
-        if not hasattr(args, key):
-            raise TypeError(f"gait serve has no option {key!r}")
-        setattr(args, key, value)
-    return args
-
-
-def token_file_for_replicas() -> str:
-    """GAIT_TOKEN_FILE as given, or GAIT_TOKEN written to a private file (0600) that replicas read."""
-    from pipeline.serve.auth import load_token
-
-    if os.environ.get("GAIT_TOKEN_FILE"):
-        return str(Path(os.environ["GAIT_TOKEN_FILE"]).resolve())
-    token = load_token()
-    if not token:
-        return ""
-    fd, path = tempfile.mkstemp(prefix="gait-token-")
-    with os.fdopen(fd, "w") as f:
-        f.write(token)
-    return path
-
-
-def start(args: argparse.Namespace) -> str:
-    """Deploy the application; returns its URL."""
-    from ray import serve
-
-    from pipeline.common.ray_init import ensure_ray
-    from pipeline.common.storage import is_remote
-    from pipeline.serve.app import build
-    from pipeline.serve.auth import load_token, require_token_for_admin
-
-    admin = not args.no_admin
-    require_token_for_admin(load_token(), admin)
-    ensure_ray(args.address)
-    serve.start(http_options={"host": args.host, "port": args.port})
-    app = build(
-        {
-            "model_dir": args.model if is_remote(args.model) else str(Path(args.model).resolve()),
-            "gallery": args.gallery,
-            "registry_url": args.registry_url,
-            "admin": admin,
-            "token_file": token_file_for_replicas() if admin else "",
-            "threshold": args.threshold,
-            "min_replicas": args.min_replicas,
-            "max_replicas": args.max_replicas,
-            "embedder_gpus": args.gpus_per_replica,
-        }
-    )
-    serve.run(app, name="gait", route_prefix="/")
-    return f"http://{args.host}:{args.port}"
+def resolve(command: str, args: argparse.Namespace) -> tuple[RunConfig, ServePaths]:
+    """The run config (serve settings layered: defaults, the file's `serve:` section, the flags), the paths."""
+    cfg = run_config(command, args, "serve", given(args, OPTIONS))
+    default = cfg.serve_paths()
+    model = from_config(args, args.model, default.model)
+    if not model:
+        raise SystemExit(f"gait {command}: give --model, or --config (the model is then WORKDIR/model)")
+    return cfg, ServePaths(model, from_config(args, args.gallery, default.gallery) or "")
 
 
 def run(args: argparse.Namespace) -> int:
     from ray import serve
 
-    if not args.model:
-        raise SystemExit("gait serve: give --model, or --config (the model is then WORKDIR/model)")
-    url = start(args)
+    cfg, paths = resolve("serve", args)
+    url = start(cfg.serve, paths, address=args.address)
     print(f"serving on {url}  (API docs: {url}/docs; Ctrl-C stops)", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -148,27 +97,24 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_deploy(args: argparse.Namespace) -> int:
-    if not args.model:
-        raise SystemExit("gait deploy: give --model, or --config (the model is then WORKDIR/model)")
+    cfg, paths = resolve("deploy", args)
     if not (args.address or os.environ.get("RAY_ADDRESS")):
         raise SystemExit(
             "gait deploy: no cluster to deploy onto (give --address or set RAY_ADDRESS; a Ray job has it). "
             "On this machine alone, `gait serve` runs the same application in the foreground."
         )
-    url = start(args)
+    url = start(cfg.serve, paths, address=args.address)
     print(f"deployed application 'gait' on the cluster: {url} (every node's proxy); it stays up after this job")
     return 0
 
 
 def run_watch(args: argparse.Namespace) -> int:
-    from pipeline.serve.watch import LocalIdentifier, RemoteIdentifier, watch
-
     if bool(args.url) == bool(args.model):
         raise SystemExit("gait watch: give either --url (a running gait serve) or --model (identify locally)")
     if args.url:
         identify = RemoteIdentifier(args.url, args.camera)
     else:
-        from pipeline.serve.app import ServeArgs
+        from pipeline.serve.app import ServeArgs  # the application module: builds Serve deployments on import
 
         registry = args.registry_url or ServeArgs(model_dir=args.model).registry()
         identify = LocalIdentifier(args.model, registry)

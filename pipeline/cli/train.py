@@ -1,13 +1,15 @@
-"""`gait train SHARDS OUT`: the command-line face of training."""
+"""`gait train SHARDS OUT`: flags → a TrainConfig and its paths → `pipeline.train.stage.run`."""
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pipeline.config import add_config_arguments
-from pipeline.train.config import PRESETS, TrainConfig
+from pipeline.cli.args import add_address_argument, add_config_arguments, from_config, given, run_config
+from pipeline.config import RunConfig
+from pipeline.train.config import PRESETS, TrainPaths
+from pipeline.train.run import TrainSummary
+from pipeline.train.stage import run as run_stage
 
 OPTIONS: dict[str, tuple[str, Any, str]] = {
     "--workers": (
@@ -43,9 +45,6 @@ OPTIONS: dict[str, tuple[str, Any, str]] = {
     "--seed": ("seed", int, "random seed"),
 }
 EPOCHS = {"--pose-epochs": "pose", "--gait-epochs": "gait", "--presence-epochs": "presence"}
-
-if TYPE_CHECKING:
-    from pipeline.train.run import TrainSummary
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -84,28 +83,29 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--overwrite", action="store_true", help="replace OUT")
     p.add_argument("--reuse", action="store_true", help="keep OUT if it was trained on SHARDS with the same options")
-    p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray)")
+    add_address_argument(p)
     p.set_defaults(func=run)
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    if args.config:
-        from pipeline.config import load_config
-
-        cfg = load_config(args.config).train
-    else:
-        cfg = PRESETS[args.preset or "demo"]
-    changes: dict[str, Any] = {d: getattr(args, d) for d, _, _ in OPTIONS.values() if getattr(args, d) is not None}
+def changes_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the flags change (over the preset and the run config's section)."""
+    changes: dict[str, Any] = given(args, [d for d, _, _ in OPTIONS.values()])
     for flag in ("finetune_pose", "mixed_precision"):
         if getattr(args, flag):
             changes[flag] = True
     for stage in EPOCHS.values():
         if getattr(args, f"{stage}_epochs") is not None:
-            changes[stage] = replace(getattr(cfg, stage), epochs=getattr(args, f"{stage}_epochs"))
-    try:
-        return cfg.with_changes(**changes)
-    except ValueError as exc:
-        raise SystemExit(f"gait train: {exc}") from exc
+            changes[stage] = {"epochs": getattr(args, f"{stage}_epochs")}
+    return changes
+
+
+def paths_from_args(args: argparse.Namespace, cfg: RunConfig) -> TrainPaths:
+    default = cfg.train_paths()
+    shards = from_config(args, args.shards, default.shards)
+    out = from_config(args, args.out, default.out)
+    if not (shards and out):
+        raise SystemExit("gait train: give SHARDS and OUT, or --config (WORKDIR/shards → WORKDIR/model)")
+    return TrainPaths(shards, out, storage_path=args.storage_path)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,18 +114,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def execute(args: argparse.Namespace) -> TrainSummary:
-    """`gait train` without the printing: the main job runs this too."""
-    from pipeline.train.run import train, train_or_reuse
-
-    if not (args.shards and args.out):
-        raise SystemExit("gait train: give SHARDS and OUT, or --config (WORKDIR/shards → WORKDIR/model)")
-    cfg = config_from_args(args)
+    cfg = run_config("train", args, "train", changes_from_args(args))
+    paths = paths_from_args(args, cfg)
     try:
-        kwargs = {"storage_path": args.storage_path, "ray_address": args.address}
-        if args.reuse:
-            summary = train_or_reuse(args.shards, args.out, cfg, overwrite=args.overwrite, **kwargs)
-        else:
-            summary = train(args.shards, args.out, cfg, overwrite=args.overwrite, **kwargs)
+        return run_stage(cfg.train, paths, address=args.address, overwrite=args.overwrite, reuse=args.reuse)
     except (FileExistsError, ValueError) as exc:
         raise SystemExit(f"gait train: {exc}") from exc
-    return summary

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.config import add_config_arguments
-from pipeline.workflow.run import STAGES
+from pipeline.cli.args import add_config_arguments
+from pipeline.workflow.run import STAGES, run_pipeline
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -33,13 +33,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.workflow.run import run_pipeline
-
     try:
         result = run_pipeline(
             args.config, workdir=args.workdir, overwrite=args.overwrite, stages=args.stages, address=args.address
         )
-    except ValueError as exc:
+    except (FileNotFoundError, FileExistsError, ValueError) as exc:
         raise SystemExit(f"gait pipeline: {exc}") from exc
     print()
     print("\n".join(result.summary()))

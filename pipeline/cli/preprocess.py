@@ -1,14 +1,16 @@
-"""`gait preprocess SRC OUT`: the command-line face of ingest."""
+"""`gait preprocess SRC OUT`: flags → a PreprocessConfig and its paths → `pipeline.ingest.stage.run`."""
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pipeline.config import add_config_arguments
-from pipeline.ingest.config import DETECTORS, PRESETS, PreprocessConfig
+from pipeline.cli.args import add_address_argument, add_config_arguments, from_config, given, parse_size, run_config
+from pipeline.config import RunConfig
+from pipeline.ingest.config import DETECTORS, PRESETS, PreprocessPaths
 from pipeline.ingest.layouts import LAYOUTS
-from pipeline.synth.cli import parse_size
+from pipeline.ingest.preprocess import PreprocessSummary
+from pipeline.ingest.stage import run as run_stage
 
 LAYOUT_CHOICES = tuple(name for name in LAYOUTS if name != "stream")  # a stream is told by its URL
 PROTOCOL_CHOICES = ("auto", "casia-b", "casia-a", "synthetic", "subject")
@@ -56,9 +58,6 @@ OPTIONS: dict[str, tuple[str, Any, str]] = {
     "--max-frames": ("max_frames", int, "read at most this many frames of each source (0: all)"),
 }
 
-if TYPE_CHECKING:
-    from pipeline.ingest.preprocess import PreprocessSummary
-
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -94,30 +93,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--overwrite", action="store_true", help="replace OUT; it is swapped only once the new one is complete"
     )
     p.add_argument("--reuse", action="store_true", help="keep OUT if it was made from SRC with the same options")
-    p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray)")
+    add_address_argument(p)
     p.set_defaults(func=run)
 
 
-def config_from_args(args: argparse.Namespace) -> PreprocessConfig:
-    if args.config:
-        from pipeline.config import load_config
-
-        cfg = load_config(args.config).preprocess
-    else:
-        cfg = PRESETS[args.preset or "demo"]
-    if args.config and args.preset:
-        cfg = PRESETS[args.preset]
-    changes: dict[str, Any] = {
-        dest: getattr(args, dest) for dest, _, _ in OPTIONS.values() if getattr(args, dest) is not None
-    }
+def changes_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings the flags change (over the preset and the run config's section)."""
+    changes = given(args, [dest for dest, _, _ in OPTIONS.values()])
     if args.size:
         changes["width"], changes["height"] = args.size
     if args.no_silhouettes:
         changes["silhouettes"] = False
-    try:
-        return cfg.with_changes(**changes)
-    except ValueError as exc:
-        raise SystemExit(f"gait preprocess: {exc}") from exc
+    return changes
+
+
+def paths_from_args(args: argparse.Namespace, cfg: RunConfig) -> PreprocessPaths:
+    default = cfg.preprocess_paths()
+    src = from_config(args, args.src, default.src)
+    out = from_config(args, args.out, default.out)
+    if not (src and out):
+        raise SystemExit("gait preprocess: give SRC and OUT, or --config (its source → WORKDIR/shards)")
+    return PreprocessPaths(src, out, layout=args.layout)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,21 +122,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def execute(args: argparse.Namespace) -> PreprocessSummary:
-    """`gait preprocess` without the printing: the main job runs this too."""
-    from pipeline.ingest.preprocess import preprocess, reusable
-
-    if not (args.src and args.out):
-        raise SystemExit("gait preprocess: give SRC and OUT, or --config (its source → WORKDIR/shards)")
-    cfg = config_from_args(args)
+    cfg = run_config("preprocess", args, "preprocess", changes_from_args(args))
+    paths = paths_from_args(args, cfg)
     try:
-        summary = (args.reuse and not args.overwrite and reusable(args.src, args.out, cfg)) or preprocess(
-            args.src,
-            args.out,
-            cfg,
-            layout=args.layout,
-            overwrite=args.overwrite or args.reuse,
-            ray_address=args.address,
-        )
+        return run_stage(cfg.preprocess, paths, address=args.address, overwrite=args.overwrite, reuse=args.reuse)
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
         raise SystemExit(f"gait preprocess: {exc}") from exc
-    return summary
