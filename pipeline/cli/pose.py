@@ -11,7 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.pose.estimate import DETECTORS, PoseEstimator, PoseResult
+from pipeline.common.atomic import atomic_write_bytes, temp_sibling
+from pipeline.common.skeleton import JOINT_NAMES
+from pipeline.ingest.decode import video_frames
+from pipeline.ingest.errors import IngestError
+from pipeline.pose.draw import draw_skeleton
+from pipeline.pose.estimate import DETECTORS, MIN_BACKGROUND_FRAMES, PoseEstimator, PoseResult
 
 FRAME_BYTES = 192 << 20  # decoded video frames held at once (as preprocessing's chunks)
 MAX_PIXELS = 3840 * 2160
@@ -75,15 +80,11 @@ def default_out(src: Path, video: bool) -> Path:
 
 
 def format_text(index: int, result: PoseResult) -> str:
-    from pipeline.common.skeleton import JOINT_NAMES
-
     parts = [f"{n}=({x:.1f}, {y:.1f}, {c:.2f})" for n, (x, y, c) in zip(JOINT_NAMES, result.joints, strict=True)]
     return f"{index} " + " ".join(parts)
 
 
 def format_json(index: int, result: PoseResult) -> str:
-    from pipeline.common.skeleton import JOINT_NAMES
-
     return json.dumps(
         {
             "frame": index,
@@ -98,8 +99,6 @@ def format_json(index: int, result: PoseResult) -> str:
 
 def _video_chunks(path: Path, max_frames: int) -> Iterator[list[np.ndarray]]:
     """Consecutive chunks of a video's frames, so memory stays bounded on long videos."""
-    from pipeline.ingest.decode import video_frames
-    from pipeline.pose.estimate import MIN_BACKGROUND_FRAMES
 
     chunk: list[np.ndarray] = []
     limit = 0
@@ -132,9 +131,6 @@ def _emit(index: int, result: PoseResult, as_json: bool) -> None:
 def _run_image(args: argparse.Namespace, src: Path, out: Path, estimator: PoseEstimator) -> tuple[int, int]:
     import cv2
 
-    from pipeline.common.atomic import atomic_write_bytes
-    from pipeline.pose.draw import draw_skeleton
-
     frame = cv2.imread(str(src), cv2.IMREAD_COLOR)
     if frame is None:
         raise SystemExit(f"gait pose: OpenCV cannot decode the image {src}")
@@ -149,10 +145,6 @@ def _run_image(args: argparse.Namespace, src: Path, out: Path, estimator: PoseEs
 
 def _run_video(args: argparse.Namespace, src: Path, out: Path, estimator: PoseEstimator) -> tuple[int, int]:
     import cv2
-
-    from pipeline.common.atomic import temp_sibling
-    from pipeline.ingest.errors import IngestError
-    from pipeline.pose.draw import draw_skeleton
 
     out.parent.mkdir(parents=True, exist_ok=True)
     n = found = 0

@@ -8,10 +8,12 @@ from typing import Any
 
 import ray
 
+from pipeline import KERAS_MODE
+
 # Environment every Ray worker and Serve replica needs before it imports TensorFlow (see pipeline/__init__.py).
 # Ray Data lists Parquet files through up to 32 footer-reading actors (~150 MB each) per read: on a small node
 # that is GBs that grow with the number of files; a few read the footers as fast here.
-WORKER_ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "RAY_DATA_PARQUET_FOOTER_NUM_ACTORS": "4"}
+WORKER_ENV = {**KERAS_MODE, "TF_CPP_MIN_LOG_LEVEL": "2", "RAY_DATA_PARQUET_FOOTER_NUM_ACTORS": "4"}
 
 
 # Object-store settings (`s3://`, `gs://` through pyarrow.fs): endpoint, region, credentials. Those set where Ray

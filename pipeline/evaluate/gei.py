@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.evaluate.shard_stream import iter_clip_batches
+
 CHUNK = 1024  # GEIs converted to float64 at a time (PCA's covariance, projections): 1024 × D × 8 bytes
 
 
@@ -113,7 +115,6 @@ def stream_geis(
 ) -> tuple[list[str], np.ndarray]:
     """`sequence_geis` over a shard directory read a batch of clips at a time (only the columns it needs);
     `clips` (sequence_id → clip count, the manifest's) lets each GEI close as soon as its clips are in."""
-    from pipeline.evaluate.shard_stream import iter_clip_batches
 
     acc = GeiAccumulator(clips)
     columns = ["sequence_id", "frame_start", "num_frames", "silhouettes"]

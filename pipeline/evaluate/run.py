@@ -24,14 +24,18 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline.common.atomic import atomic_write_json
-from pipeline.common.model_dir import REPORTS_DIR, ModelInfo
+from pipeline.common.model_dir import REPORTS_DIR, ModelInfo, upload_dir
 from pipeline.common.read_ahead import limit_read_ahead
 from pipeline.common.storage import is_remote, join, resolve
 from pipeline.evaluate.gei import GeiBaseline, stream_geis
 from pipeline.evaluate.protocol import ConditionResult, Sequences, cross_view_rank
+from pipeline.evaluate.report import write_report
 from pipeline.evaluate.vectors import ClipVectors, SequenceVectors
 from pipeline.evaluate.verification import Verification, verification
-from pipeline.ingest.shards import read_meta
+from pipeline.identify.embed import ClipEmbedder
+from pipeline.identify.gallery import read_gallery
+from pipeline.identify.svm import UNKNOWN, fit_svm
+from pipeline.ingest.shards import read_clips, read_meta
 
 CONDITION_ORDER = ("nm", "bg", "cl", "sh")
 FARS = (1e-2, 1e-3)
@@ -72,8 +76,6 @@ def embed_shards(
     import ray
 
     from pipeline.common.ray_init import ensure_ray
-    from pipeline.identify.embed import ClipEmbedder
-    from pipeline.ingest.shards import read_clips
 
     ensure_ray()
     ds = read_clips(shards, columns=["sequence_id", "clip_index", model.column], splits=splits, decode=False)
@@ -101,7 +103,6 @@ def _vectors(column: Any) -> np.ndarray:
 
 def gallery_vectors(model: ModelInfo, gallery: str, split_of: dict[str, str]) -> SequenceVectors:
     """Clip vectors from a gallery made by `gait index` with this model, as per-sequence sums."""
-    from pipeline.identify.gallery import read_gallery
 
     table = read_gallery(gallery, model.version, columns=["sequence_id", "clip_index", "embedding"])
     clips = table.filter(table["clip_index"].to_numpy() >= 0)
@@ -144,7 +145,6 @@ def svm_metrics(
 ) -> tuple[dict[str, Any], Any]:
     """The linear SVM enrolled on the gallery's clip vectors; threshold from the validation sequences (people
     who are not enrolled); accuracy on probe sequences, closed and open set, per condition."""
-    from pipeline.identify.svm import UNKNOWN, fit_svm
 
     split = np.array([manifest.get(s, {}).get("split") for s in clips.sequence_ids])
     enrol = split == "gallery"
@@ -207,7 +207,6 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate and write `out` (default MODEL/evaluation): metrics.json, report.html, plots/*.png. When `out` (or
     MODEL, for the default) is a URI, the report is written locally and then uploaded there, metrics.json last."""
-    from pipeline.evaluate.report import write_report
 
     t0 = time.perf_counter()
     model = ModelInfo(model_dir)
@@ -287,8 +286,6 @@ def evaluate(
     atomic_write_json(out / "metrics.json", metrics)
     metrics["report"] = str(out / "report.html")
     if upload:
-        from pipeline.common.model_dir import upload_dir
-
         try:
             upload_dir(out, target, marker="metrics.json")
         finally:

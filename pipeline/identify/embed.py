@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
-from pipeline.common.model_dir import ModelInfo
+from pipeline.common.model_dir import ModelInfo, local_model, model_file
 from pipeline.ingest.shards import decode_column
 
 # Columns that travel with each vector (the rest of a clip row is pixels).
@@ -49,7 +48,6 @@ def set_threads(threads: int) -> None:
 
 def load_embedder(model_dir: str | Path) -> Any:
     """The GaitNN embedder of a model directory (a local path, or a URI fetched through the local cache)."""
-    from pipeline.common.model_dir import local_model, model_file
     from pipeline.models.io import load_model
 
     return load_model(model_file(local_model(model_dir), "gait"))

@@ -15,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from pipeline.common.model_dir import local_model
 from pipeline.ingest.crop import crop_region, crop_resize
 from pipeline.ingest.person import BackgroundSubtractor, HogPeople, detection_scale, shrink, smooth_boxes
 
@@ -77,7 +77,6 @@ class PoseEstimator:
 
         if detector not in DETECTORS:
             raise ValueError(f"detector must be one of {DETECTORS}, got {detector!r}")
-        from pipeline.common.model_dir import local_model
 
         model_dir = local_model(model_dir)  # a URI (s3://, gs://) through the local cache
         config = read_model_config(model_dir)

@@ -23,8 +23,14 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline import __version__
+from pipeline.common.model_dir import ModelInfo
+from pipeline.common.skeleton import BONES, JOINT_NAMES
+from pipeline.identify.embed import mean_vector
 from pipeline.serve.auth import load_token, require_token_for_admin, token_matches
+from pipeline.serve.dialogflow import WebhookError, answer, basic_auth_ok
 from pipeline.serve.metrics import Metrics
+from pipeline.serve.registry import Registry, valid_name
+from pipeline.serve.uploads import BadInput, ClipMaker
 
 MAX_UPLOAD = 64 << 20  # bytes
 MAX_FRAMES_JSON = 600
@@ -232,10 +238,6 @@ class Service:
         admin: bool = True,
         timeout_s: float = 60.0,
     ) -> None:
-        from pipeline.common.model_dir import ModelInfo
-        from pipeline.serve.registry import Registry
-        from pipeline.serve.uploads import ClipMaker
-
         self.token = load_token()
         require_token_for_admin(self.token, admin)
         self.admin = admin
@@ -248,7 +250,6 @@ class Service:
     # -- inputs → people → clips → vectors --
     async def walkers(self, request: Request) -> list[Any]:
         """Every person walking in the request's video or frames (uploads.Walker), longest-seen first."""
-        from pipeline.serve.uploads import BadInput
 
         ctype = content_type(request)
         try:
@@ -379,7 +380,6 @@ async def identify(request: Request) -> dict[str, Any]:
 @router.post("/embed", summary="A walk → each person's identification vector", openapi_extra=OPENAPI_WALK)
 async def embed(request: Request) -> dict[str, Any]:
     """`people` holds each person's vector and boxes; the top level is the first (longest-seen) person's."""
-    from pipeline.identify.embed import mean_vector
 
     s = current()
     walkers = await s.walkers(request)
@@ -393,8 +393,6 @@ async def embed(request: Request) -> dict[str, Any]:
 
 @router.post("/pose", summary="An image → the person's joints", openapi_extra=OPENAPI_IMAGE)
 async def pose(request: Request) -> dict[str, Any]:
-    from pipeline.common.skeleton import BONES, JOINT_NAMES
-
     s = current()
     frame = await s.image(request)
     result = (await with_timeout(s.embedder.pose.remote([frame]), s.timeout_s))[0]
@@ -410,9 +408,6 @@ async def presence(request: Request) -> dict[str, Any]:
 
 @router.post("/identities", summary="Enrol a person from one or more walks (token)", openapi_extra=OPENAPI_ENROL)
 async def enroll(request: Request) -> JSONResponse:
-    from pipeline.serve.registry import valid_name
-    from pipeline.serve.uploads import BadInput
-
     s = current()
     s.require_token(request)
     if content_type(request) != "multipart/form-data":
@@ -445,7 +440,6 @@ async def enroll(request: Request) -> JSONResponse:
 async def delete(name: str, request: Request) -> dict[str, Any]:
     """Any enrolled name, `/` included: URL-encode it (`encodeURIComponent`); a `/` may also come unencoded,
     since the server decodes the path before routing. `DELETE /identities?id=` needs no name at all."""
-    from pipeline.serve.registry import valid_name
 
     s = current()
     s.require_token(request)
@@ -489,8 +483,6 @@ async def identities(request: Request) -> dict[str, Any]:
 
 @router.post("/dialogflow", summary="Dialogflow ES fulfillment webhook (WebhookRequest → WebhookResponse)")
 async def dialogflow(request: Request) -> dict[str, Any]:
-    from pipeline.serve.dialogflow import WebhookError, answer, basic_auth_ok
-
     s = current()
     if not basic_auth_ok(request.headers.get("authorization")):
         raise ApiError(401, "Dialogflow's basic-auth credentials do not match")

@@ -14,6 +14,8 @@ from typing import Any
 
 from ray import serve
 
+from pipeline import KERAS_MODE
+from pipeline.common.model_dir import cache_root
 from pipeline.common.storage import is_remote
 from pipeline.serve import deployments
 from pipeline.serve.api import MAX_UPLOAD, Service, create_app, set_current
@@ -69,8 +71,6 @@ class ServeArgs:
         if self.registry_url:
             return self.registry_url
         if is_remote(self.model_dir):
-            from pipeline.common.model_dir import cache_root
-
             return f"sqlite:///{cache_root().absolute()}/registry.db"
         parent = os.path.dirname(os.path.abspath(self.model_dir.rstrip("/")))
         return f"sqlite:///{parent}/registry.db"
@@ -79,7 +79,7 @@ class ServeArgs:
 def build(args: dict[str, Any]) -> Any:
     """The application for `args` (see ServeArgs)."""
     a = ServeArgs.parse(args)
-    env = {"TF_USE_LEGACY_KERAS": "1"}
+    env = dict(KERAS_MODE)
     embedder = serve.deployment(
         deployments.Embedder,
         name="Embedder",

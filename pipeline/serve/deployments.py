@@ -14,7 +14,11 @@ from typing import Any
 import numpy as np
 from ray import serve
 
-import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from pipeline.common.model_dir import ModelInfo
+from pipeline.identify.embed import embed_clips_shared, load_embedder, mean_vector, set_threads
+from pipeline.identify.svm import fit_sklearn, from_sklearn
+from pipeline.pose.estimate import PoseEstimator
+from pipeline.serve.registry import Registry, seed_from_gallery
 
 
 class Embedder:
@@ -22,9 +26,6 @@ class Embedder:
     `model_dir` may be a URI: each replica fetches it on its own node, through that node's cache."""
 
     def __init__(self, model_dir: str, threads: int = 0) -> None:
-        from pipeline.common.model_dir import ModelInfo
-        from pipeline.identify.embed import load_embedder, set_threads
-
         set_threads(threads)
         self.info = ModelInfo(model_dir)
         self.model_dir = str(self.info.dir)  # the local copy: the pose and presence networks load from it later
@@ -35,7 +36,6 @@ class Embedder:
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.01)
     async def embed(self, requests: list[np.ndarray]) -> list[np.ndarray]:
         """Each request: clips [n, T, H, W(, C)] → its vectors [n, D]; the batch is one model call."""
-        from pipeline.identify.embed import embed_clips_shared
 
         sizes = [len(r) for r in requests]
         vecs = embed_clips_shared(self.model, np.concatenate(requests))
@@ -43,7 +43,6 @@ class Embedder:
 
     async def pose(self, frames_bgr: list[np.ndarray]) -> list[dict[str, Any]]:
         """Frames → the person's box and 16 joints per frame (x, y in frame pixels, confidence)."""
-        from pipeline.pose.estimate import PoseEstimator
 
         if self._pose is None:
             self._pose = PoseEstimator(self.model_dir)
@@ -74,9 +73,6 @@ class Classifier:
     "unknown" when the best similarity is under `threshold`."""
 
     def __init__(self, registry_url: str, model_dir: str, threshold: float = 0.5) -> None:
-        from pipeline.common.model_dir import ModelInfo
-        from pipeline.serve.registry import Registry
-
         self.registry = Registry(registry_url, ModelInfo(model_dir).version)
         self.threshold = threshold
         self.generation = -1
@@ -89,15 +85,12 @@ class Classifier:
         open-set `threshold`, and a `gallery` (a `gait index` output) whose labelled people are enrolled once;
         the next request reloads the vectors and refits the SVM (every replica sees the registry's
         generation move)."""
-        from pipeline.serve.registry import seed_from_gallery
 
         self.threshold = float(config.get("threshold", self.threshold))
         if config.get("gallery"):
             seed_from_gallery(self.registry, str(config["gallery"]))
 
     def _refresh(self) -> None:
-        from pipeline.identify.svm import fit_sklearn, from_sklearn
-
         gen = self.registry.generation()
         if gen == self.generation:
             return
@@ -110,8 +103,6 @@ class Classifier:
         self.generation = gen
 
     def identify(self, vectors: np.ndarray, top_k: int = 3) -> dict[str, Any]:
-        from pipeline.identify.embed import mean_vector
-
         self._refresh()
         probe = mean_vector(vectors)
         if not self.names:

@@ -36,6 +36,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from pipeline.identify.gallery import MEAN_ROW, read_gallery
+from pipeline.identify.gallery import vectors as gallery_vectors
+
 NAME_MAX = 128
 
 metadata = MetaData()
@@ -266,8 +269,6 @@ class Registry:
 def seed_from_gallery(registry: Registry, gallery: str, leave_out: frozenset[str] = frozenset()) -> bool:
     """Enrol the labelled sequences of a `gait index` gallery (their mean vectors), once; sources in
     `leave_out` are not enrolled (the demo keeps its probe out)."""
-    from pipeline.identify.gallery import MEAN_ROW, read_gallery
-    from pipeline.identify.gallery import vectors as gallery_vectors
 
     t = read_gallery(gallery, model_version=registry.model_version)
     t = t.filter(t["clip_index"].to_numpy() == MEAN_ROW)

@@ -16,6 +16,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from pipeline.common.model_dir import ModelInfo
+from pipeline.identify.embed import embed_clips_shared, load_embedder
+from pipeline.serve.uploads import BadInput, ClipMaker
+
 RECONNECT_S = 2.0
 
 
@@ -109,10 +113,7 @@ class LocalIdentifier:
     """Windows → the same preprocessing, embedder and classifier as the endpoint, in this process."""
 
     def __init__(self, model_dir: str, registry_url: str, threshold: float = 0.5) -> None:
-        from pipeline.common.model_dir import ModelInfo
-        from pipeline.identify.embed import load_embedder
         from pipeline.serve.deployments import Classifier
-        from pipeline.serve.uploads import ClipMaker
 
         info = ModelInfo(model_dir)
         self.clips = ClipMaker(info.preprocess, info.column)
@@ -120,9 +121,6 @@ class LocalIdentifier:
         self.classifier = Classifier(registry_url, model_dir, threshold)
 
     def __call__(self, window: list[np.ndarray]) -> dict[str, Any]:
-        from pipeline.identify.embed import embed_clips_shared
-        from pipeline.serve.uploads import BadInput
-
         try:
             walkers = self.clips.walkers_from_images([cv2.imencode(".png", f)[1].tobytes() for f in window])
         except BadInput as exc:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from pipeline.synth.config import SynthConfig, SynthPaths
-
-if TYPE_CHECKING:
-    from pipeline.synth.crowd_dataset import CrowdConfig, CrowdSummary
-    from pipeline.synth.generate import GenerationSummary
+from pipeline.synth.crowd_dataset import CrowdConfig, CrowdSummary, generate_crowd
+from pipeline.synth.generate import GenerationSummary, generate_dataset
 
 
 def run(
@@ -22,8 +18,7 @@ def run(
 ) -> GenerationSummary | CrowdSummary:
     """Generate a single-walker dataset (SynthConfig) or multi-walker scenes (CrowdConfig) into `paths.out`.
     The same config already there is kept; another one there is a FileExistsError unless `overwrite`."""
+    options = {"parallel": parallel, "overwrite": overwrite, "progress": progress, "ray_address": address}
     if isinstance(config, SynthConfig):
-        from pipeline.synth.generate import generate_dataset as generate
-    else:
-        from pipeline.synth.crowd_dataset import generate_crowd as generate
-    return generate(config, paths.out, parallel=parallel, overwrite=overwrite, progress=progress, ray_address=address)  # type: ignore[arg-type]
+        return generate_dataset(config, paths.out, **options)
+    return generate_crowd(config, paths.out, **options)
