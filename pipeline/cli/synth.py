@@ -7,6 +7,7 @@ from dataclasses import fields
 from typing import Any
 
 from pipeline.cli.args import add_config_arguments, parse_size, run_config
+from pipeline.config import RunConfig
 from pipeline.synth.config import CONDITIONS, LAYOUTS, OUTPUTS, PRESETS, SynthConfig, SynthPaths
 from pipeline.synth.crowd import CAMERAS as CROWD_CAMERAS
 from pipeline.synth.crowd import LIGHTING as CROWD_LIGHTING
@@ -161,9 +162,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def config_from_args(args: argparse.Namespace) -> SynthConfig:
+def config_from_args(args: argparse.Namespace, run: RunConfig | None = None) -> SynthConfig:
     """The preset, the run config's `synth:` section, then the flags (`gait synth --help` lists them)."""
-    base = run_config("synth", args, "synth", {}).synth
+    base = (run or run_config("synth", args, "synth", {})).synth
     changes: dict[str, Any] = {}
     for f in fields(SynthConfig):
         value = getattr(args, f.name, None)
@@ -217,8 +218,9 @@ def execute(args: argparse.Namespace) -> GenerationSummary | CrowdSummary:
         crowd_only = [f"--{n}" for n in ("camera", "lighting", "scenes") if getattr(args, n, None) is not None]
         if crowd_only:
             raise SystemExit(f"gait synth: {', '.join(crowd_only)} only apply to multi-walker scenes: add --walkers N")
-    cfg = crowd_config_from_args(args) if crowd else config_from_args(args)
-    out = args.out or (run_config("synth", args, "synth", {}).synth_paths().out if args.config else None)
+    run = run_config("synth", args, "synth", {})
+    cfg = crowd_config_from_args(args) if crowd else config_from_args(args, run)
+    out = args.out or (run.synth_paths().out if args.config else None)
     if not out:
         raise SystemExit("gait synth: give OUT, or --config (OUT is then WORKDIR/synth)")
     try:
