@@ -28,7 +28,7 @@ def feature_extractor(pose_net: Any) -> Any:
 def clip_features(extractor: Any, clips: np.ndarray, batch: int = 256) -> np.ndarray:
     """uint8 clips [B, T, H, W, 3] → features [B, T, h, w, C] (FEATURE_DTYPE). Clips of a sequence overlap
     (stride < length), so each distinct frame goes through the network once (as `gait index` does)."""
-    from pipeline.identify.embed import frame_index
+    from pipeline.models.embedding import frame_index
 
     b, t = clips.shape[:2]
     frames = clips.reshape((b * t, *clips.shape[2:]))
@@ -46,7 +46,7 @@ class ClipFeatures:
     """Ray Data actor: {"clip": uint8 clips, "label"} → {"clip": features, "label"}, one pose net per actor."""
 
     def __init__(self, cfg: dict[str, Any], input_size: list[int], weights: Any, threads: int = 1) -> None:
-        from pipeline.identify.embed import set_threads
+        from pipeline.models.embedding import set_threads
         from pipeline.train.loops import build_stage_model, load_weights
 
         set_threads(threads)
