@@ -32,8 +32,8 @@ from pipeline.common.storage import is_remote, join, read_bytes, resolve
 from pipeline.ingest.shards import load_clips, read_meta
 from pipeline.train import data, set_stage
 from pipeline.train.config import TrainConfig
-from pipeline.train.loops import build_stage_model
 from pipeline.train.plots import plot_curves
+from pipeline.train.stages import build_stage_model
 from pipeline.train.trainer import StageResult, fit_stage
 
 STAGES = ("pose", "gait", "presence")
