@@ -108,7 +108,7 @@ def plain_fit(stage: str, cfg: TrainConfig, datasets: dict, spec: dict) -> tuple
     Wall time of the fit, and when each epoch ended."""
     import tf_keras as keras
 
-    from pipeline.train.loops import build_stage_model, tf_dataset
+    from pipeline.train.stages import STAGES
 
     ends: list[float] = []
 
@@ -117,10 +117,10 @@ def plain_fit(stage: str, cfg: TrainConfig, datasets: dict, spec: dict) -> tuple
             ends.append(time.perf_counter())
 
     keras.utils.set_random_seed(cfg.seed)
-    model, _ = build_stage_model(stage, cfg, spec)
-    opt = getattr(cfg, stage)
-    train = tf_dataset(stage, datasets["train"], opt.batch_size, spec, cfg, shuffle=True)
-    val = tf_dataset(stage, datasets["val"], opt.batch_size, spec, cfg, shuffle=False)
+    model, _ = STAGES[stage].build(cfg, spec)
+    opt = STAGES[stage].options(cfg)
+    train = STAGES[stage].dataset(datasets["train"], opt.batch_size, spec, cfg, shuffle=True)
+    val = STAGES[stage].dataset(datasets["val"], opt.batch_size, spec, cfg, shuffle=False)
     t0 = time.perf_counter()
     model.fit(train, validation_data=val, epochs=opt.epochs, callbacks=[EpochEnds()], verbose=0)
     return time.perf_counter() - t0, ends
@@ -144,7 +144,7 @@ def local_loop(stage: str, cfg: TrainConfig, datasets: dict, spec: dict) -> tupl
 
     session = TimedSession(datasets)
     t0 = time.perf_counter()
-    stage_loop({"stage": stage, "train": cfg.to_dict(), "spec": spec, "crash": None}, session)
+    stage_loop({"stage": stage, "train": cfg.to_dict(), "spec": spec}, session)
     elapsed = time.perf_counter() - t0
     shutil.rmtree(session._dir, ignore_errors=True)
     return elapsed, session.times[:-1]  # the last report is the final one, after the epochs

@@ -36,6 +36,8 @@ VERSION_FILE = "version"  # the content hash of everything else; written last, s
 REPORTS_DIR = "evaluation"  # reports about the model kept beside it: not part of it, not hashed, not fetched
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
+HISTORY_FILE = "history.csv"  # one row per stage and epoch
+CURVES_FILE = "curves.png"  # the training curves
 _ATTEMPTS = 3
 _CHUNK = 1 << 20
 

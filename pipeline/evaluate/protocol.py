@@ -62,6 +62,16 @@ def distances(probe: np.ndarray, gallery: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(d2, 0.0))
 
 
+def nearest_rank1(
+    probe: np.ndarray, probe_labels: np.ndarray, gallery: np.ndarray, gallery_labels: np.ndarray
+) -> float:
+    """Share of probes whose nearest gallery vector (squared Euclidean, in the vectors' own precision) carries
+    their label: one gallery of any views, no per-view pairs. Training's validation and its model directory's
+    rank-1 figures, where the cross-view protocol's labels are not all there."""
+    d = ((probe[:, None, :] - gallery[None, :, :]) ** 2).sum(-1)
+    return float(np.mean(gallery_labels[d.argmin(1)] == probe_labels))
+
+
 def cmc(dist: np.ndarray, probe_subjects: np.ndarray, gallery_subjects: np.ndarray, max_rank: int) -> np.ndarray:
     """Cumulative match curve [max_rank]: share of probes whose subject is among the k nearest gallery subjects.
 

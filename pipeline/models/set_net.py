@@ -85,7 +85,7 @@ TAIL = ("set_pool", "strips", "parts", "flatten_parts", "embedding")  # the laye
 
 def split_embedder(embedder: keras.Model) -> tuple[keras.Model, keras.Model]:
     """(frame → feature map, feature maps of a clip's frames [B, T, h, w, C] → vector) of a set embedder, so that
-    the frames that overlapping clips share go through the CNN once (identify/embed.py)."""
+    the frames that overlapping clips share go through the CNN once (models/embedding.py)."""
     cnn = embedder.get_layer("per_frame").layer
     x = maps = keras.Input(shape=(None, *cnn.output_shape[1:]), name="frame_maps")
     for name in TAIL:

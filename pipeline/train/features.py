@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from pipeline.models.embedding import frame_index, set_threads
 from pipeline.train.config import TrainConfig
+from pipeline.train.stages import STAGES, load_weights
 
 FEATURE_DTYPE = np.float16  # halves the object store's share; features are batch-normed ELU outputs, O(1)
 
@@ -28,8 +29,6 @@ def feature_extractor(pose_net: Any) -> Any:
 def clip_features(extractor: Any, clips: np.ndarray, batch: int = 256) -> np.ndarray:
     """uint8 clips [B, T, H, W, 3] → features [B, T, h, w, C] (FEATURE_DTYPE). Clips of a sequence overlap
     (stride < length), so each distinct frame goes through the network once (as `gait index` does)."""
-    from pipeline.identify.embed import frame_index
-
     b, t = clips.shape[:2]
     frames = clips.reshape((b * t, *clips.shape[2:]))
     first, inverse = frame_index(frames)
@@ -46,11 +45,8 @@ class ClipFeatures:
     """Ray Data actor: {"clip": uint8 clips, "label"} → {"clip": features, "label"}, one pose net per actor."""
 
     def __init__(self, cfg: dict[str, Any], input_size: list[int], weights: Any, threads: int = 1) -> None:
-        from pipeline.identify.embed import set_threads
-        from pipeline.train.loops import build_stage_model, load_weights
-
         set_threads(threads)
-        net = build_stage_model("pose", TrainConfig.from_dict(cfg), {"input_size": input_size})[1]
+        net = STAGES["pose"].build(TrainConfig.from_dict(cfg), {"input_size": input_size})[1]
         load_weights(net, weights)  # a path, or (from `train`) an ObjectRef to the bytes: any node reads it
         self.extractor = feature_extractor(net)
 

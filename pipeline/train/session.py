@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pipeline.train.checkpoints import checkpoint_progress, latest_checkpoint
+
 
 class LocalSession:
     """One process, no Ray Train: the datasets are Ray Datasets, checkpoints a local directory."""
@@ -73,8 +75,6 @@ class RaySession:
         # (seen: a kill just after epoch 1's report restarted from scratch); the checkpoints persisted in
         # storage are complete once `report` returns. The more advanced of the two wins; with none from Train
         # (a re-run of a stopped job), storage's.
-        from pipeline.train.checkpoints import checkpoint_progress, latest_checkpoint
-
         ckpt = ray.train.get_checkpoint()
         stored = latest_checkpoint(self.storage_path, self.name) if self.storage_path and self.name else None
         if stored and (ckpt is None or checkpoint_progress(stored) > _train_progress(ckpt)):
@@ -93,7 +93,5 @@ class RaySession:
 
 
 def _train_progress(ckpt: Any) -> tuple[int, bool]:
-    from pipeline.train.checkpoints import checkpoint_progress
-
     with ckpt.as_directory() as d:
         return checkpoint_progress(d)

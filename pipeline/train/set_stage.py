@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pipeline  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from pipeline.ingest.shards import read_clips, split_counts
 from pipeline.train.config import TrainConfig
+from pipeline.train.data import VAL_SPLITS, clips_with_labels
+from pipeline.train.streaming import steps_per_epoch, validation_rank1
 
 
 def _recurrent_net(cfg: TrainConfig, hw: tuple[int, int]) -> Any:
@@ -64,8 +66,6 @@ def validation_callback(clone: Any, product: Any, val: Any) -> Any:
     computed on a local copy of the embedder (no collective ops)."""
     import tf_keras as keras
 
-    from pipeline.train.streaming import validation_rank1
-
     class Validation(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             if logs is None or val is None:
@@ -90,9 +90,6 @@ def datasets(shards: str, classes: list[str], column: str, seed: int) -> dict[st
     and `val` (the validation people's clips with what the protocol needs); nothing is materialised."""
     from ray.data.expressions import col
 
-    from pipeline.ingest.shards import read_clips
-    from pipeline.train.data import VAL_SPLITS, clips_with_labels
-
     index = {s: i for i, s in enumerate(classes)}
     train = read_clips(shards, [column, "subject", "sequence_id", "condition"], ["train"], shuffle_seed=seed)
     train = train.filter(expr=col("subject").is_in(list(index)))  # pushed down to the Parquet reader
@@ -113,9 +110,6 @@ def _val_clips(batch: dict[str, Any], column: str) -> dict[str, Any]:
 
 def steps(shards: str, cfg: TrainConfig) -> int:
     """Steps of a P × K epoch: cfg.steps_per_epoch, or about one pass over the training clips."""
-    from pipeline.ingest.shards import split_counts
-    from pipeline.train.streaming import steps_per_epoch
-
     return cfg.steps_per_epoch or steps_per_epoch(split_counts(shards, "train")[0], cfg)
 
 
@@ -128,7 +122,5 @@ def best_validation(history: list[dict[str, Any]], shards: str | None = None) ->
     out: dict[str, Any] = {f"set_{k}": float(v) for k, v in best.items() if k.startswith("val_rank1")}
     out["set_best_epoch"] = int(best["epoch"]) + 1
     if shards is not None:
-        from pipeline.ingest.shards import split_counts
-
         out["set_val_people"] = split_counts(shards, "val")[1]
     return out

@@ -14,8 +14,7 @@ from pipeline.train.checkpoints import STATE, WEIGHTS
 from pipeline.train.config import TrainConfig
 from pipeline.train.loops import stage_loop
 from pipeline.train.session import LocalSession
-
-STREAMING_STAGES = ("set",)
+from pipeline.train.stages import STAGES
 
 
 @dataclass
@@ -62,10 +61,12 @@ def fit_stage(
     storage_path: str,
     crash: dict[str, Any] | None = None,
 ) -> StageResult:
-    """Train `stage` and copy its best weights to `dest`. Same `name` and `storage_path` → resume that run."""
+    """Train `stage` and copy its best weights to `dest`. Same `name` and `storage_path` → resume that run.
+    `crash` is for tests only (faults.py): a worker killed at a given epoch."""
     config = {"stage": stage, "train": cfg.to_dict(), "spec": spec, "crash": crash}
+    streaming = STAGES[stage].streaming
     if cfg.workers == 0:
-        if stage in STREAMING_STAGES:
+        if streaming:
             for ds in datasets.values():
                 limit_read_ahead(ds, READ_AHEAD_BYTES)
         session = LocalSession(datasets)
@@ -82,7 +83,6 @@ def fit_stage(
     # workers wait for each other at every pass's end while MultiWorkerMirroredStrategy makes them wait for each
     # other at every step: a worker one batch short of the others would deadlock them. The workers must leave
     # CPUs to Ray Data (cpus_per_worker below the node's). Other stages: equal parts made now (per_worker_parts).
-    streaming = stage in STREAMING_STAGES
     config["streaming"] = streaming
 
     for ds in datasets.values():

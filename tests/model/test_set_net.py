@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from pipeline.models import set_net
 from pipeline.train.config import PRESETS, TrainConfig
-from pipeline.train.loops import build_stage_model, load_weights
+from pipeline.train.stages import build_stage_model, load_weights
 
 SMALL = {"widths": (4, 8, 8), "bins": (1, 2, 4), "part_dim": 8}
 

@@ -118,7 +118,7 @@ def test_tf_heatmap_targets_match_numpy():
     import tensorflow as tf
 
     from pipeline.models.heatmaps import joints_to_heatmaps
-    from pipeline.train.loops import heatmap_targets
+    from pipeline.train.stages import heatmap_targets
 
     rng = np.random.default_rng(0)
     joints = np.concatenate([rng.uniform(0, 63, (4, 16, 2)), rng.integers(0, 2, (4, 16, 1))], -1).astype(np.float32)
@@ -129,7 +129,7 @@ def test_tf_heatmap_targets_match_numpy():
 def test_random_frames_are_a_run_of_the_clip():
     import tensorflow as tf
 
-    from pipeline.train.loops import random_frames
+    from pipeline.train.stages import random_frames
 
     clips = np.arange(3 * 8, dtype=np.float32).reshape(3, 8, 1) * np.ones((1, 1, 5), np.float32)
     starts = set()
