@@ -11,6 +11,7 @@ from typing import Any
 from pipeline.track.detection import Detector
 from pipeline.track.foreground import ForegroundDetector
 from pipeline.track.hog import HogDetector
+from pipeline.track.onnx_detector import OnnxDetector  # onnxruntime itself loads only when one is made
 
 DETECTORS = ("background", "hog", "onnx")  # names accepted by make_detector (and by --detector)
 
@@ -22,7 +23,5 @@ def make_detector(name: str, **options: Any) -> Detector:
     if name == "hog":
         return HogDetector(**options)
     if name == "onnx":
-        from pipeline.track.onnx_detector import OnnxDetector  # onnxruntime loads only when asked for
-
         return OnnxDetector(**options)
     raise ValueError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}")

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline.common.storage import resolve
+from pipeline.ingest.decode import load_truth, video_frames
 from pipeline.ingest.shards import read_clips
 
 TRAIN_SPLITS = ("train",)
@@ -100,8 +101,6 @@ def presence_items(shards: str) -> list[dict[str, Any]]:
 
 def _presence_frames(batch: dict[str, np.ndarray], per_video: int, size: tuple[int, int]) -> dict[str, np.ndarray]:
     import cv2
-
-    from pipeline.ingest.decode import load_truth, video_frames
 
     images, labels = [], []
     for source, annotation, plate in zip(batch["source"], batch["annotation"], batch["plate"], strict=True):

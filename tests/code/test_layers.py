@@ -82,3 +82,20 @@ def test_no_circles():
     for m in sorted(graph):
         if m not in state and (cycle := visit(m)):
             raise AssertionError("modules that import each other in a circle: " + " → ".join(cycle))
+
+
+# Imported inside functions on purpose: they load TensorFlow (the models), start or join Ray, or build Ray Serve's
+# application; `gait --help`, the CLI's argument errors and Ray Data's workers should not pay for them.
+LAZY = ("pipeline.models", "pipeline.common.ray_init", "pipeline.serve.app", "pipeline.serve.deployments")
+
+
+def test_project_imports_are_at_the_top_of_files():
+    inner = []
+    for path in ROOT.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        top = {id(node) for node in tree.body}
+        for node in ast.walk(tree):
+            module = node.module or "" if isinstance(node, ast.ImportFrom) else ""
+            if id(node) not in top and module.startswith("pipeline") and not module.startswith(LAZY):
+                inner.append(f"{path.relative_to(ROOT.parent)}:{node.lineno}: {ast.unparse(node)}")
+    assert not inner, "move these to the top of their files (or say in LAZY why they are heavy):\n" + "\n".join(inner)
