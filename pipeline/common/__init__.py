@@ -1,1 +1,2 @@
-"""Helpers shared by every stage: Ray start-up, atomic file output, progress."""
+"""The ground floor: contracts every stage shares (storage, the model directory, the skeleton, the synthetic
+dataset format, settings layering, Ray start-up, atomic files). It imports no stage (docs/architecture.md)."""
