@@ -118,5 +118,5 @@ def execute(args: argparse.Namespace) -> TrainSummary:
     paths = paths_from_args(args, cfg)
     try:
         return run_stage(cfg.train, paths, address=args.address, overwrite=args.overwrite, reuse=args.reuse)
-    except (FileExistsError, ValueError) as exc:
+    except (FileNotFoundError, FileExistsError, ValueError) as exc:
         raise SystemExit(f"gait train: {exc}") from exc

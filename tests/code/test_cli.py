@@ -142,3 +142,9 @@ def test_every_option_of_every_subcommand_is_documented(command):
         if action.option_strings and action.dest != "help":
             assert action.help and len(action.help) > 10, action.option_strings
             assert action.option_strings[0] in help_text
+
+
+def test_train_on_missing_shards_is_a_clear_exit(tmp_path):
+    with pytest.raises(SystemExit, match=r"gait train: .*_manifest\.json"):
+        main(["train", str(tmp_path / "no-shards"), str(tmp_path / "model")])
+    assert not (tmp_path / "model").exists()
