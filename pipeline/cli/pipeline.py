@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.cli.args import add_config_arguments
+from pipeline.cli.args import add_address_argument, add_config_arguments
 from pipeline.workflow.run import STAGES, run_pipeline
 
 
@@ -28,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=list(STAGES),
         help=f"the stages to run, comma-separated (default: {','.join(STAGES)})",
     )
-    p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray)")
+    add_address_argument(p)
     p.set_defaults(func=run, config="configs/demo.yaml")
 
 

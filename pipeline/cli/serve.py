@@ -9,7 +9,7 @@ import signal
 import threading
 from dataclasses import fields
 
-from pipeline.cli.args import add_config_arguments, from_config, given, run_config
+from pipeline.cli.args import add_address_argument, add_config_arguments, from_config, given, run_config
 from pipeline.config import RunConfig
 from pipeline.serve.config import ServeConfig, ServePaths
 from pipeline.serve.stage import start
@@ -68,7 +68,7 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-replicas", type=int, help="embedder replicas, at least (default: 1)")
     p.add_argument("--max-replicas", type=int, help="embedder replicas, at most, autoscaling (default: 2)")
     p.add_argument("--gpus-per-replica", type=float, help="GPUs each embedder replica holds (default: 0)")
-    p.add_argument("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS, else a local Ray)")
+    add_address_argument(p)
     add_config_arguments(p)
 
 

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import fields
 from typing import Any
 
-from pipeline.cli.args import add_config_arguments, parse_size, run_config
+from pipeline.cli.args import add_address_argument, add_config_arguments, parse_size, run_config
 from pipeline.config import RunConfig
 from pipeline.synth.config import CONDITIONS, LAYOUTS, OUTPUTS, PRESETS, SynthConfig, SynthPaths
 from pipeline.synth.crowd import CAMERAS as CROWD_CAMERAS
@@ -156,7 +156,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     crowd.add_argument("--scenes", type=int, help="scenes per camera mode (default 3)")
     p.add_argument("--no-ray", action="store_true", help="render in this process, one sequence after another")
-    p.add_argument("--address", help="Ray cluster address (default: $RAY_ADDRESS, else an embedded local Ray)")
+    add_address_argument(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing dataset made with another config")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
