@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_preprocess import DATA  # the same archive: 240 videos of 45 frames at 320x240
 from pipeline.common.model_dir import ModelInfo
-from pipeline.identify.embed import embed_clips, embed_clips_shared, load_embedder, mean_vector
+from pipeline.identify.embed import load_embedder, mean_vector
 from pipeline.identify.gallery import MEAN_ROW, read_gallery, vectors
 from pipeline.identify.index import index_archive
 from pipeline.ingest.config import PreprocessConfig
@@ -38,6 +38,7 @@ from pipeline.ingest.errors import Outcome
 from pipeline.ingest.layouts import discover
 from pipeline.ingest.manifest import manifest_to_table
 from pipeline.ingest.sequence import SequenceProcessor
+from pipeline.models.embedding import embed_clips, embed_clips_shared
 from pipeline.synth import generate_dataset
 
 

@@ -15,7 +15,8 @@ from fastapi.responses import JSONResponse
 
 import pipeline  # noqa: F401  (tf-keras)
 from pipeline.common.model_dir import ModelInfo
-from pipeline.identify.embed import embed_clips_shared, load_embedder
+from pipeline.identify.embed import load_embedder
+from pipeline.models.embedding import embed_clips_shared
 from pipeline.serve.deployments import Classifier
 from pipeline.serve.uploads import BadInput, ClipMaker
 

@@ -1,8 +1,8 @@
 """Clips → identification vectors with a model directory's GaitNN embedder.
 
 `ClipEmbedder` is the Ray Data actor of bulk indexing and evaluation (one model load per actor, batches of
-clips in, one vector per clip out, each distinct frame through the pose network once); `load_embedder` and
-`embed_clips` are the same in one process (the benchmark's baseline, tests, serving).
+clips in, one vector per clip out, each distinct frame through the pose network once); `load_embedder` with
+`pipeline.models.embedding.embed_clips` is the same in one process (the benchmark's baseline, tests, serving).
 """
 
 from __future__ import annotations

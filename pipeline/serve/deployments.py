@@ -15,8 +15,9 @@ import numpy as np
 from ray import serve
 
 from pipeline.common.model_dir import ModelInfo
-from pipeline.identify.embed import embed_clips_shared, load_embedder, mean_vector, set_threads
+from pipeline.identify.embed import load_embedder, mean_vector
 from pipeline.identify.svm import fit_sklearn, from_sklearn
+from pipeline.models.embedding import embed_clips_shared, set_threads
 from pipeline.pose.estimate import PoseEstimator
 from pipeline.serve.registry import Registry, seed_from_gallery
 

@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 
 from pipeline.common.model_dir import ModelInfo
-from pipeline.identify.embed import embed_clips_shared, load_embedder
+from pipeline.identify.embed import load_embedder
+from pipeline.models.embedding import embed_clips_shared
 from pipeline.serve.uploads import BadInput, ClipMaker
 
 RECONNECT_S = 2.0

@@ -14,11 +14,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.identify.embed import embed_clips, embed_clips_shared, load_embedder
+from pipeline.identify.embed import load_embedder
 from pipeline.identify.gallery import MEAN_ROW, Gallery, read_gallery, vectors
 from pipeline.identify.index import index_archive
 from pipeline.ingest.shards import load_clips
-from pipeline.models.embedding import frame_index
+from pipeline.models.embedding import embed_clips, embed_clips_shared, frame_index
 
 ROOT = Path(__file__).resolve().parents[2]
 

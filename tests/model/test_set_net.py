@@ -35,7 +35,7 @@ def test_a_set_does_not_depend_on_frame_order():
 
 def test_shared_frames_give_the_same_vectors_as_whole_clips():
     """gait index and evaluate push each distinct frame of overlapping clips through the CNN once."""
-    from pipeline.identify.embed import embed_clips, embed_clips_shared
+    from pipeline.models.embedding import embed_clips, embed_clips_shared
 
     emb = set_net.embedder(set_net.build_set_net((32, 24), stem_stride=2, **SMALL))
     frames = np.random.default_rng(0).integers(0, 256, (20, 32, 24), dtype=np.uint8)

@@ -28,7 +28,8 @@ def test_watch_through_the_endpoint(server, videos):
 
 def test_watch_locally(local_model, videos, tmp_path):
     from pipeline.common.model_dir import ModelInfo
-    from pipeline.identify.embed import embed_clips_shared, load_embedder
+    from pipeline.identify.embed import load_embedder
+    from pipeline.models.embedding import embed_clips_shared
     from pipeline.serve.registry import Registry
     from pipeline.serve.uploads import ClipMaker
 
