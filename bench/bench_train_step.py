@@ -1,8 +1,9 @@
-"""Where a GaitNN training step's time goes, in one process: the demo preset's model (three branches), batch 16,
-T=24 frames of HumanPoseNN features (16×16×32). Parts side by side: one branch's per-frame encoder, one branch's
-LSTM, the whole classifier in float32 and in mixed bfloat16. Ratios, not seconds, are what a shared machine keeps.
+"""Where the demo's training steps spend their time, in one process, side by side. Stage 2: the demo preset's
+GaitNN (three branches), batch 16, T=24 frames of HumanPoseNN features (16×16×32): one branch's per-frame
+encoder, one branch's LSTM, the whole classifier in float32 and in mixed bfloat16. Stage 1: HumanPoseNN, batch
+64 of 64×64 frames, in float32 and in mixed bfloat16. Ratios, not seconds, are what a shared machine keeps.
 
-    .venv/bin/python bench/bench_gait_step.py [--steps 30]
+    .venv/bin/python bench/bench_train_step.py [--steps 30]
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def main() -> None:
     import tf_keras as keras
 
     from pipeline.models.gait import _frame_encoder, am_softmax_loss, build_gait_classifier, build_gait_net
+    from pipeline.models.pose import build_pose_net
+    from pipeline.train.stages import weighted_heatmap_loss
 
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(2)
@@ -76,12 +79,23 @@ def main() -> None:
         rows[f"the classifier, {c.branches} branches, {policy}"] = _timed(
             lambda clf=clf: clf.train_on_batch(feats, labels), args.steps
         )
+    frames, maps = tf.random.uniform((64, 64, 64, 3)), tf.random.uniform((64, 32, 32, 16))
+    pose_rows: dict[str, float] = {}
+    for policy in ("float32", "mixed_bfloat16"):
+        keras.mixed_precision.set_global_policy(policy)
+        net = build_pose_net((64, 64), c.backbone, c.feature_channels)
+        pose = keras.Model(net.input, net.output["heatmaps"])
+        pose.compile(optimizer=keras.optimizers.Adam(c.pose.learning_rate), loss=weighted_heatmap_loss(20.0))
+        pose_rows[f"HumanPoseNN, {policy}"] = _timed(lambda pose=pose: pose.train_on_batch(frames, maps), args.steps)
     keras.mixed_precision.set_global_policy("float32")
 
-    base = rows[f"the classifier, {c.branches} branches, float32"]
-    print(f"{'part of a training step (batch 16, T=24)':<48}{'ms':>9}{'× whole step':>14}")
-    for name, ms in rows.items():
-        print(f"{name:<48}{ms:>9.1f}{ms / base:>14.2f}")
+    for title, table, base in (
+        ("GaitNN step (batch 16, T=24)", rows, rows[f"the classifier, {c.branches} branches, float32"]),
+        ("HumanPoseNN step (batch 64, 64×64)", pose_rows, pose_rows["HumanPoseNN, float32"]),
+    ):
+        print(f"{title:<48}{'ms':>9}{'× float32 step':>16}")
+        for name, ms in table.items():
+            print(f"{name:<48}{ms:>9.1f}{ms / base:>16.2f}")
 
 
 if __name__ == "__main__":
