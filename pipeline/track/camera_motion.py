@@ -7,8 +7,9 @@ then a RANSAC homography maps the key frame onto the frame. Measuring every fram
 against the previous one, keeps errors from adding up (a shaking camera is registered to the same key frame for as
 long as it shakes) and lets a pan too slow to see in one frame add up until it shows. The common case, a still camera,
 costs one LK step on a small image per frame and no homography. A new key frame is taken when too many corners
-are lost (they left the view or sat on people). Tracking runs at a reduced size (`scale`); all pixels in and out are
-the caller's.
+are lost (they left the view or sat on people). New corners are not taken where the caller last saw people: in a
+crowd they would outnumber the background's and make a pan look like parallax. Tracking runs at a reduced size
+(`scale`); all pixels in and out are the caller's.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class CameraMotion:
         self.pts = np.zeros((0, 1, 2), np.float32)  # the same corners in the last frame
         self.lost = 0  # unreliable frames in a row
         self.still_frames = 0  # still frames since corners that moved on their own were last dropped
+        self.avoid: np.ndarray | None = None  # 255 where new corners may go (off the people), at the tracking size
 
     def _small(self, gray: np.ndarray) -> np.ndarray:
         if self.scale == 1.0:
@@ -86,10 +88,13 @@ class CameraMotion:
         return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
 
     def _corners(self, img: np.ndarray, keep: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """New corners of `img` (within `mask`) away from `keep`, up to max_corners in all."""
+        """New corners of `img` (within `mask`, and off the people the caller last saw) away from `keep`, up to
+        max_corners in all."""
         want = self.max_corners - len(keep)
         if want <= 0:
             return np.zeros((0, 1, 2), np.float32)
+        if self.avoid is not None and self.avoid.shape == img.shape[:2]:
+            mask = self.avoid if mask is None else cv2.bitwise_and(mask, self.avoid)
         if len(keep):
             mask = np.full(img.shape[:2], 255, np.uint8) if mask is None else mask.copy()
             for x, y in keep.reshape(-1, 2):
@@ -103,9 +108,17 @@ class CameraMotion:
         self.key, self.key_pts, self.pts = img, pts, pts.copy()
         self.lost = self.still_frames = 0
 
-    def update(self, gray: np.ndarray) -> Motion:
-        """The motion from the key frame to this frame (`gray`: uint8 [H, W], the same size every call)."""
+    def update(self, gray: np.ndarray, people: np.ndarray | None = None) -> Motion:
+        """The motion from the key frame to this frame (`gray`: uint8 [H, W], the same size every call).
+        `people`: where the caller last saw moving people (uint8, nonzero; any size of the same aspect). Corners
+        there move on their own, and in a crowd they would outnumber the background's, so new corners are not
+        taken there."""
         img = self._small(gray)
+        self.avoid = None
+        if people is not None and cv2.countNonZero(people) < 0.6 * people.size:
+            near = cv2.dilate(people, np.ones((7, 7), np.uint8))  # they move on before the next corners are taken
+            near = cv2.resize(near, img.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+            self.avoid = np.where(near > 0, 0, 255).astype(np.uint8)
         if self.key is None:
             self._rekey(img, np.zeros((0, 1, 2), np.float32))
             return Motion(np.eye(3), 1.0, 0.0, True, still=True, rekeyed=True)

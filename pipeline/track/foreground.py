@@ -153,6 +153,7 @@ class ForegroundDetector:
         self.still_run = 0  # still frames in a row
         self.lost = False  # the registration to the anchor is lost: re-anchor on the next good frame
         self.world_from_anchor = np.eye(3)  # the current anchor view → the first one (tracking coordinates)
+        self.last_mask: np.ndarray | None = None  # the last frame's people: the camera's motion is not read off them
 
     # --- setup -------------------------------------------------------------------------------------------------
 
@@ -227,6 +228,7 @@ class ForegroundDetector:
         self.index = 0
         self.lost = False
         self.world_from_anchor = np.eye(3)
+        self.last_mask = None
 
     # --- camera motion -----------------------------------------------------------------------------------------
 
@@ -316,7 +318,7 @@ class ForegroundDetector:
         small = shrink(frame, self.size)
         index, self.index = self.index, self.index + 1
         if self.compensate:
-            m = self.motion.update(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
+            m = self.motion.update(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), self.last_mask)
             self._judge(index, m)
             if not m.reliable:  # no boxes, and no mask: the foreground of this frame is unknown
                 self.lost = self.lost or m.restarted
@@ -355,6 +357,7 @@ class ForegroundDetector:
         if self.to_frame is not None and (self._coverage() < self.MIN_COVERAGE or self.still_run >= self.window):
             self._reanchor(small)  # panned away from the anchor, or settled at a new view
         self.recent.appendleft((small, self.to_frame))
+        self.last_mask = mask
         boxes, scores = people(mask, self.min_px)
         if len(boxes):
             boxes *= np.float32([self.frame_size[0] / w, self.frame_size[1] / h] * 2)
