@@ -51,8 +51,7 @@ def main() -> None:
     import tf_keras as keras
 
     from pipeline.models.gait import _frame_encoder, am_softmax_loss, build_gait_classifier, build_gait_net
-    from pipeline.models.pose import build_pose_net
-    from pipeline.train.stages import weighted_heatmap_loss
+    from pipeline.train.stages import STAGES
 
     tf.config.threading.set_intra_op_parallelism_threads(2)
     tf.config.threading.set_inter_op_parallelism_threads(2)
@@ -83,9 +82,7 @@ def main() -> None:
     pose_rows: dict[str, float] = {}
     for policy in ("float32", "mixed_bfloat16"):
         keras.mixed_precision.set_global_policy(policy)
-        net = build_pose_net((64, 64), c.backbone, c.feature_channels)
-        pose = keras.Model(net.input, net.output["heatmaps"])
-        pose.compile(optimizer=keras.optimizers.Adam(c.pose.learning_rate), loss=weighted_heatmap_loss(20.0))
+        pose, _ = STAGES["pose"].build(c, {"input_size": (64, 64)})  # compiled as training compiles it
         pose_rows[f"HumanPoseNN, {policy}"] = _timed(lambda pose=pose: pose.train_on_batch(frames, maps), args.steps)
     keras.mixed_precision.set_global_policy("float32")
 

@@ -78,7 +78,7 @@ class CameraMotion:
         self.pts = np.zeros((0, 1, 2), np.float32)  # the same corners in the last frame
         self.lost = 0  # unreliable frames in a row
         self.still_frames = 0  # still frames since corners that moved on their own were last dropped
-        self.avoid: np.ndarray | None = None  # 255 where new corners may go (off the people), at the tracking size
+        self.people: np.ndarray | None = None  # where the caller last saw people (its size), for new corners
 
     def _small(self, gray: np.ndarray) -> np.ndarray:
         if self.scale == 1.0:
@@ -93,8 +93,11 @@ class CameraMotion:
         want = self.max_corners - len(keep)
         if want <= 0:
             return np.zeros((0, 1, 2), np.float32)
-        if self.avoid is not None and self.avoid.shape == img.shape[:2]:
-            mask = self.avoid if mask is None else cv2.bitwise_and(mask, self.avoid)
+        if self.people is not None and cv2.countNonZero(self.people) < 0.6 * self.people.size:
+            near = cv2.dilate(self.people, np.ones((7, 7), np.uint8))  # they move on before the corners are tracked
+            near = cv2.resize(near, img.shape[1::-1], interpolation=cv2.INTER_NEAREST)
+            off = np.where(near > 0, 0, 255).astype(np.uint8)
+            mask = off if mask is None else cv2.bitwise_and(mask, off)
         if len(keep):
             mask = np.full(img.shape[:2], 255, np.uint8) if mask is None else mask.copy()
             for x, y in keep.reshape(-1, 2):
@@ -114,11 +117,7 @@ class CameraMotion:
         there move on their own, and in a crowd they would outnumber the background's, so new corners are not
         taken there."""
         img = self._small(gray)
-        self.avoid = None
-        if people is not None and cv2.countNonZero(people) < 0.6 * people.size:
-            near = cv2.dilate(people, np.ones((7, 7), np.uint8))  # they move on before the next corners are taken
-            near = cv2.resize(near, img.shape[1::-1], interpolation=cv2.INTER_NEAREST)
-            self.avoid = np.where(near > 0, 0, 255).astype(np.uint8)
+        self.people = people  # read only when new corners are taken (rarely), not every frame
         if self.key is None:
             self._rekey(img, np.zeros((0, 1, 2), np.float32))
             return Motion(np.eye(3), 1.0, 0.0, True, still=True, rekeyed=True)
