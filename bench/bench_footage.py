@@ -56,6 +56,7 @@ STAGES = (
     ("camera motion (LK + homography)", "pipeline.track.camera_motion", "CameraMotion", "update"),
     ("background subtraction + blobs", "pipeline.track.foreground", "ForegroundDetector", "detect"),
     ("ByteTrack (supervision)", "pipeline.track.tracker", "PersonTracker", "update"),
+    ("identities by clothing colour (IdentityKeeper)", "pipeline.track.identities", "IdentityKeeper", "update"),
     ("crops + silhouettes per track", "pipeline.ingest.tracks", "TrackCutter", "_add"),
     ("clip assembly", "pipeline.ingest.sequence", "SequenceProcessor", "_batch"),
 )

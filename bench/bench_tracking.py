@@ -91,14 +91,16 @@ class TruthDetector:
         return Detections(self.boxes[self.t - 1][seen].astype(np.float32), np.ones(int(seen.sum()), np.float32))
 
 
-def run_scene(root: Path, entry: dict[str, Any], detector: str, min_visibility: float) -> dict[str, Any]:
+def run_scene(
+    root: Path, entry: dict[str, Any], detector: str, min_visibility: float, appearance: bool = True
+) -> dict[str, Any]:
     truth = load_crowd_truth(root, entry["id"])
     frames = read_video(root / entry["video"])
     t0 = time.perf_counter()
     error = None
     try:
         det = TruthDetector(truth) if detector == "truth" else make_detector(detector)
-        tracks = track_frames(frames, det, truth["fps"])
+        tracks = track_frames(frames, det, truth["fps"], appearance=appearance)
     except CameraMotionError as exc:  # the detector refuses this footage: every person is missed
         tracks, error = [], f"CameraMotionError: {exc}"
     seconds = time.perf_counter() - t0
@@ -154,6 +156,11 @@ def main() -> int:
         help="make_detector name (background, hog, onnx), or truth: the ground truth's visible boxes (the tracker's "
         "ceiling)",
     )
+    ap.add_argument(
+        "--no-appearance",
+        action="store_true",
+        help="the tracker's own ids, without the IdentityKeeper's colour-based corrections at crossings",
+    )
     ap.add_argument("--min-visibility", type=float, default=0.5, help="ground truth less visible is ignored")
     ap.add_argument("--keep", help="keep the generated scenes in this directory")
     ap.add_argument("--out", default="bench/results/tracking.json", help="where to write the result")
@@ -187,7 +194,7 @@ def main() -> int:
     try:
         rows = []
         for entry in meta["scenes"]:
-            row = run_scene(root, entry, args.detector, args.min_visibility)
+            row = run_scene(root, entry, args.detector, args.min_visibility, not args.no_appearance)
             rows.append(row)
             print(
                 f"  {row['scene']:10s} walkers {row['walkers']}  MOTA {row['mota']:6.3f}  IDF1 {row['idf1']:6.3f}  "
@@ -205,6 +212,7 @@ def main() -> int:
     result = {
         "benchmark": "tracking",
         "detector": args.detector,
+        "appearance": not args.no_appearance,
         "config": cfg.to_dict(),
         "min_visibility": args.min_visibility,
         "iou": 0.5,

@@ -90,6 +90,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         p.add_argument(opt, **kwargs)
     p.add_argument("--no-silhouettes", action="store_true", help="do not add the aligned silhouettes column")
     p.add_argument(
+        "--no-track-appearance",
+        action="store_true",
+        help="keep the tracker's own ids where people cross, instead of setting them right by clothing colour "
+        "(for people dressed alike, e.g. in uniform)",
+    )
+    p.add_argument(
         "--overwrite", action="store_true", help="replace OUT; it is swapped only once the new one is complete"
     )
     p.add_argument("--reuse", action="store_true", help="keep OUT if it was made from SRC with the same options")
@@ -104,6 +110,8 @@ def changes_from_args(args: argparse.Namespace) -> dict[str, Any]:
         changes["width"], changes["height"] = args.size
     if args.no_silhouettes:
         changes["silhouettes"] = False
+    if args.no_track_appearance:
+        changes["track_appearance"] = False
     return changes
 
 

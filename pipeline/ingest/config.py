@@ -25,6 +25,7 @@ class PreprocessConfig:
     detector: str = "auto"
     onnx_model: str = ""  # detector onnx: a YOLO-family ONNX export (a local path; never downloaded)
     track_lost_seconds: float = 1.5  # a track unseen this long has ended (occlusions shorter keep their id)
+    track_appearance: bool = True  # where people crossed, ids are set right by clothing colour (IdentityKeeper)
     min_track_fill: float = 0.3  # tracks whose boxes are on average less foreground than this are not a person
     max_track_aspect_cv: float = 0.5  # … or whose box height/width varies more than this over the track
     min_track_detected: float = 0.5  # … or that were found in fewer of the frames of their span

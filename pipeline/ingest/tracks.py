@@ -215,7 +215,9 @@ class TrackCutter:
         segments: dict[int, int] = {}
         self.frames_seen = 0
         try:
-            for i, frame, dets, boxes in tracked_frames(frames, detector, tracker, masker=masker):
+            for i, frame, dets, boxes in tracked_frames(
+                frames, detector, tracker, masker=masker, appearance=cfg.track_appearance
+            ):
                 self.frames_seen = i + 1
                 for tb in boxes:
                     if tb.track_id not in live:
@@ -230,6 +232,7 @@ class TrackCutter:
                         yield self._finish(rec, live.pop(tb.track_id))
                 for tid in [k for k, seen in last_seen.items() if i - seen > self.lost_frames and k in live]:
                     ended = live.pop(tid)
+                    segments[tid] = ended.segment + 1  # should the id come back, it is a new segment
                     if not _handed_on(ended, live, self.lost_frames):
                         yield self._finish(rec, ended)
         except CameraMotionError as exc:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pipeline.track.detection import CameraMotionError, Detections, Detector
+from pipeline.track.identities import IdentityKeeper
 
 PRIME_FRAMES = 50  # frames a detector's background model learns from before the first detection
 
@@ -64,6 +65,7 @@ class PersonTracker:
         import supervision as sv
 
         self.fps = fps if fps and fps > 0 else 25.0
+        self.lost_frames = max(1, round(lost_seconds * self.fps))
         # supervision 0.30 marks its ByteTrack deprecated in favour of the `trackers` package, which needs the
         # GUI build of OpenCV (opencv-python) beside our headless one: the pinned class is the same algorithm.
         warnings.filterwarnings("ignore", message="The `ByteTrack` was deprecated", category=FutureWarning)
@@ -120,11 +122,14 @@ def tracked_frames(
     tracker: PersonTracker,
     prime_frames: int = PRIME_FRAMES,
     masker: Detector | None = None,
+    appearance: bool = True,
 ) -> Iterator[tuple[int, np.ndarray, Detections, list[TrackedBox]]]:
     """(index, frame, its detections, the tracks in it) for each frame, in order. The first `prime_frames`
     frames are held back once to prime the detector; nothing else is held. With a `masker` (a background model
     beside a detector that finds boxes only), its foreground mask becomes the detections' mask; where it cannot
-    follow the camera there is no mask (no silhouettes), and the boxes still come."""
+    follow the camera there is no mask (no silhouettes), and the boxes still come. With `appearance`, the ids
+    are the IdentityKeeper's (the tracker's, corrected by clothing colour where people crossed)."""
+    keeper = IdentityKeeper(tracker.lost_frames) if appearance else None
     it = iter(frames)
     head: list[np.ndarray] = []
     for frame in it:
@@ -147,15 +152,26 @@ def tracked_frames(
                 dets.mask = masker.detect(frame).mask
             except CameraMotionError:
                 masker = None
-        yield i, frame, dets, tracker.update(dets)
+        boxes = tracker.update(dets)
+        if keeper is not None and boxes:
+            ids = keeper.update(frame, dets.mask, [b.track_id for b in boxes], np.stack([b.box for b in boxes]))
+            for b, person in zip(boxes, ids, strict=True):
+                b.track_id = person
+        yield i, frame, dets, boxes
 
 
 def track_frames(
-    frames: Iterable[np.ndarray], detector: Detector, fps: float = 25.0, prime_frames: int = PRIME_FRAMES
+    frames: Iterable[np.ndarray],
+    detector: Detector,
+    fps: float = 25.0,
+    prime_frames: int = PRIME_FRAMES,
+    appearance: bool = True,
 ) -> list[Track]:
     """Every track of a source, whole (boxes only: for scoring trackers; preprocessing streams instead)."""
     tracks: dict[int, Track] = {}
-    for i, _frame, _dets, boxes in tracked_frames(frames, detector, PersonTracker(fps), prime_frames):
+    for i, _frame, _dets, boxes in tracked_frames(
+        frames, detector, PersonTracker(fps), prime_frames, appearance=appearance
+    ):
         for tb in boxes:
             t = tracks.setdefault(tb.track_id, Track(tb.track_id))
             t.frames.append(i)
