@@ -214,6 +214,7 @@ class TrackCutter:
         last_seen: dict[int, int] = {}
         segments: dict[int, int] = {}
         self.frames_seen = 0
+        self.used: set[str] = set()  # sequence ids given in this source
         try:
             for i, frame, dets, boxes in tracked_frames(
                 frames, detector, tracker, masker=masker, appearance=cfg.track_appearance
@@ -232,7 +233,7 @@ class TrackCutter:
                         yield self._finish(rec, live.pop(tb.track_id))
                 for tid in [k for k, seen in last_seen.items() if i - seen > self.lost_frames and k in live]:
                     ended = live.pop(tid)
-                    segments[tid] = ended.segment + 1  # should the id come back, it is a new segment
+                    segments[tid] = ended.segment + 1  # should the id come back, it is a new segment (see _finish)
                     if not _handed_on(ended, live, self.lost_frames):
                         yield self._finish(rec, ended)
         except CameraMotionError as exc:
@@ -276,6 +277,10 @@ class TrackCutter:
         cfg = self.cfg
         quality = t.quality()
         sid = track_sequence_id(rec["sequence_id"], t.track_id, t.segment)
+        while sid in self.used:  # an id that came back after its track was closed (taken back by its person)
+            t.segment += 1
+            sid = track_sequence_id(rec["sequence_id"], t.track_id, t.segment)
+        self.used.add(sid)
         result = TrackResult(sid, t.track_id, t.segment, t.first, t.last, len(t.items), quality, [])
         if len(t.items) < cfg.min_frames:
             result.dropped, result.reason = "short", f"{len(t.items)} frame(s) < min_frames={cfg.min_frames}"

@@ -153,8 +153,9 @@ def tracked_frames(
             except CameraMotionError:
                 masker = None
         boxes = tracker.update(dets)
-        if keeper is not None and boxes:
-            ids = keeper.update(frame, dets.mask, [b.track_id for b in boxes], np.stack([b.box for b in boxes]))
+        if keeper is not None:  # every frame, empty ones too: its memory is counted in frames
+            xyxy = np.stack([b.box for b in boxes]) if boxes else np.zeros((0, 4), np.float32)
+            ids = keeper.update(frame, dets.mask, [b.track_id for b in boxes], xyxy)
             for b, person in zip(boxes, ids, strict=True):
                 b.track_id = person
         yield i, frame, dets, boxes

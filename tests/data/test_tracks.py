@@ -11,10 +11,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.ingest.clips import FrameItem
 from pipeline.ingest.config import PreprocessConfig
 from pipeline.ingest.errors import IngestError, Outcome
 from pipeline.ingest.preprocess import preprocess
 from pipeline.ingest.sequence import SequenceProcessor
+from pipeline.ingest.tracks import PersonTrack, TrackCutter
 from tests.data.conftest import textured_background, walkers_video, write_video
 
 CFG = PreprocessConfig(width=32, height=48, clip_len=8, stride=4, min_frames=6, detector="background")
@@ -153,3 +155,25 @@ def test_preprocess_writes_a_sequence_per_person_and_an_error_row_per_refusal(ra
     assert two["tracks"] == 2 and two["clips"] == len(shards)
     meta = json.loads((out / "_manifest.json").read_text())
     assert meta["counts"]["tracks"]["kept"] == 2
+
+
+def test_an_id_that_comes_back_after_its_track_closed_gets_a_sequence_id_of_its_own():
+    """The IdentityKeeper can give a person's id back to them after their track was closed and written (the
+    tracker lost them for longer than `track_lost_seconds`): the second stretch must not overwrite the first
+    under the same sequence id; it becomes the next segment of that track."""
+    cutter = TrackCutter(PreprocessConfig(min_frames=2), fps=25.0)
+    cutter.used = set()
+    rec = {"sequence_id": "source-a"}
+
+    def stretch(start: int) -> PersonTrack:
+        t = PersonTrack(7)
+        for i in range(start, start + 4):
+            box = np.array([10, 10, 30, 70], np.float32)
+            t.items.append(FrameItem(i, np.zeros((64, 64, 3), np.uint8), box, True, None, None))
+            t.fills.append(0.6)
+            t.aspects.append(3.0)
+        return t
+
+    first, second = cutter._finish(rec, stretch(0)), cutter._finish(rec, stretch(100))
+    assert first.sequence_id != second.sequence_id
+    assert (first.track_id, first.segment, second.track_id, second.segment) == (7, 0, 7, 1)
