@@ -199,6 +199,7 @@ class TrackCutter:
         self.size = (cfg.width, cfg.height)
         self.fps = fps if fps > 0 else 25.0
         self.lost_frames = round(cfg.track_lost_seconds * self.fps) + 1
+        self.used: set[str] = set()  # sequence ids given in the current source
 
     def tracks(
         self, rec: dict[str, Any], frames: Iterable[np.ndarray], joints: np.ndarray | None = None
@@ -214,7 +215,7 @@ class TrackCutter:
         last_seen: dict[int, int] = {}
         segments: dict[int, int] = {}
         self.frames_seen = 0
-        self.used: set[str] = set()  # sequence ids given in this source
+        self.used.clear()
         try:
             for i, frame, dets, boxes in tracked_frames(
                 frames, detector, tracker, masker=masker, appearance=cfg.track_appearance
@@ -233,7 +234,6 @@ class TrackCutter:
                         yield self._finish(rec, live.pop(tb.track_id))
                 for tid in [k for k, seen in last_seen.items() if i - seen > self.lost_frames and k in live]:
                     ended = live.pop(tid)
-                    segments[tid] = ended.segment + 1  # should the id come back, it is a new segment (see _finish)
                     if not _handed_on(ended, live, self.lost_frames):
                         yield self._finish(rec, ended)
         except CameraMotionError as exc:

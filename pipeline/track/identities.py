@@ -16,6 +16,7 @@ held back: a reassignment applies from the frame it is made, and ids are never r
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -110,15 +111,18 @@ class IdentityKeeper:
         self.recent: dict[int, deque[np.ndarray]] = {}  # tracker id → its colours since it was last touched
         self.tangles: list[_Tangle] = []
         self.unchecked: set[int] = set()  # new tracks not yet compared with the lost
-        self.seen: dict[int, int] = {}  # tracker id → the last frame it was in
-        self.seen_box: dict[int, np.ndarray] = {}
+        self.seen: dict[int, tuple[int, np.ndarray]] = {}  # tracker id → the last frame it was in, its box there
         self.frame = -1
-        self._next = 1
+        self._ids = itertools.count(1)
 
     def _new_id(self) -> int:
-        self._next += 1
-        self.people[self._next - 1] = _Person()
-        return self._next - 1
+        i = next(self._ids)
+        self.people[i] = _Person()
+        return i
+
+    def _settled_colour(self, t: int) -> np.ndarray:
+        """Track `t`'s colour over the frames since it was last touched."""
+        return np.mean(np.stack(self.recent[t]), axis=0).astype(np.float32)
 
     def update(self, frame: np.ndarray, mask: np.ndarray | None, tracks: list[int], boxes: np.ndarray) -> list[int]:
         """The person id of each of this frame's tracks (tracker ids in, same order out)."""
@@ -134,8 +138,7 @@ class IdentityKeeper:
         for k, t in enumerate(tracks):
             person = self.people[self.id_of[t]]
             person.last_frame, person.last_box = self.frame, np.asarray(boxes[k], np.float32)
-            self.seen[t] = self.frame
-            self.seen_box[t] = np.asarray(boxes[k], np.float32)
+            self.seen[t] = (self.frame, person.last_box)
             if touch[k].any():
                 self.recent[t].clear()
                 continue
@@ -162,8 +165,8 @@ class IdentityKeeper:
         """Drop what can no longer matter (tracks and people gone for longer than a lost id is kept), so that
         memory stays flat over an endless stream."""
         old = self.frame - 2 * self.memory
-        for t in [t for t, f in self.seen.items() if f < old]:
-            for table in (self.seen, self.seen_box, self.id_of, self.recent):
+        for t in [t for t, (f, _) in self.seen.items() if f < old]:
+            for table in (self.seen, self.id_of, self.recent):
                 table.pop(t, None)
             self.unchecked.discard(t)
         live = set(self.id_of.values())
@@ -209,11 +212,11 @@ class IdentityKeeper:
             and self.frame - self.people[i].last_frame <= self.memory
         ]
         if rows:  # and whoever was lost near them lately: the tracker may have dropped the person in the tangle
-            known = sorted(set(known) | set(self._lost_near([self.seen_box[t] for t in rows], present)))
+            known = sorted(set(known) | set(self._lost_near([self.seen[t][1] for t in rows], present)))
         if not rows or not known:
             return
         mine = [self.id_of[t] for t in rows]
-        colours = [np.mean(np.stack(self.recent[t]), axis=0).astype(np.float32) for t in rows]
+        colours = [self._settled_colour(t) for t in rows]
         # Columns: the ids the tangle took in, then one "stay as you are" per row.
         cost = np.full((len(rows), len(known) + len(rows)), 1e3, np.float64)
         for r, c in enumerate(colours):
@@ -250,10 +253,10 @@ class IdentityKeeper:
     def _relink(self, t: int, present: set[int]) -> None:
         """A new track that fits a recently lost person nearby clearly, and no one else, takes back their id
         (someone walking in elsewhere is new)."""
-        lost = self._lost_near([self.seen_box[t]], present)
+        lost = self._lost_near([self.seen[t][1]], present)
         if not lost:
             return
-        colour = np.mean(np.stack(self.recent[t]), axis=0).astype(np.float32)
+        colour = self._settled_colour(t)
         costs = sorted((distance(colour, self.people[i].colour), i) for i in lost)
         best, runner_up = costs[0][0], costs[1][0] if len(costs) > 1 else 1.0
         if best < RELINK_COST and runner_up - best > RELINK_MARGIN:

@@ -162,7 +162,6 @@ def test_an_id_that_comes_back_after_its_track_closed_gets_a_sequence_id_of_its_
     tracker lost them for longer than `track_lost_seconds`): the second stretch must not overwrite the first
     under the same sequence id; it becomes the next segment of that track."""
     cutter = TrackCutter(PreprocessConfig(min_frames=2), fps=25.0)
-    cutter.used = set()
     rec = {"sequence_id": "source-a"}
 
     def stretch(start: int) -> PersonTrack:
