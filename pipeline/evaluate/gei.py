@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.evaluate.shard_stream import iter_clip_batches
+from pipeline.evaluate.shard_stream import iter_clip_batches, shard_dataset
+from pipeline.ingest.schema import clip_frames
 
 CHUNK = 1024  # GEIs converted to float64 at a time (PCA's covariance, projections): 1024 × D × 8 bytes
 
@@ -36,8 +37,9 @@ def group_rows(keys: np.ndarray) -> dict[str, np.ndarray]:
 class GeiAccumulator:
     """GEIs built batch by batch: per open sequence, the sum of its distinct frames' silhouettes and their count.
 
-    Clips of a sequence overlap (stride < length), so frame `frame_start + t` of a clip (t < num_frames; the rest
-    is padding) is added only the first time it is seen; the first copy of a frame wins, as when every clip was
+    Clips of a sequence overlap (stride < length), so each source frame of a clip (its `frame_index`, or
+    `frame_start + t` in shards written before it; t < num_frames, the rest is padding) is added only the first
+    time it is seen; the first copy of a frame wins, as when every clip was
     loaded at once, so both give the same GEIs bit for bit. With `clips` (sequence_id → its clip count, from the
     manifest) a sequence is closed into its uint8 GEI when its last clip is in, so only the sequences whose clips
     are still arriving hold a sum (H×W×4 bytes); the others hold H×W bytes.
@@ -52,19 +54,24 @@ class GeiAccumulator:
         self.shape: tuple[int, ...] | None = None
 
     def add(
-        self, silhouettes: np.ndarray, sequence_ids: np.ndarray, frame_start: np.ndarray, num_frames: np.ndarray
+        self,
+        silhouettes: np.ndarray,
+        sequence_ids: np.ndarray,
+        frame_start: np.ndarray,
+        num_frames: np.ndarray,
+        frame_index: np.ndarray | None = None,
     ) -> None:
-        """One batch of clip rows: silhouettes [N, T, H, W] uint8 with their sequence ids and frame ranges."""
+        """One batch of clip rows: silhouettes [N, T, H, W] uint8 with their sequence ids and source frames."""
         if self.shape is None and len(silhouettes):
             self.shape = tuple(silhouettes.shape[2:])
         for i, sid in enumerate(np.asarray(sequence_ids).astype(str)):
             if sid in self._done:
                 raise ValueError(f"sequence {sid} has more clip rows than its manifest's {self._clips[sid]}")
             seen = self._seen.get(sid, 0)
-            start = int(frame_start[i])
-            new = [t for t in range(int(num_frames[i])) if not (seen >> (start + t)) & 1]
+            frames = clip_frames(frame_start[i], num_frames[i], None if frame_index is None else frame_index[i])
+            new = [t for t, f in enumerate(frames.tolist()) if not (seen >> f) & 1]
             for t in new:
-                seen |= 1 << (start + t)
+                seen |= 1 << int(frames[t])
             self._seen[sid] = seen
             if new:
                 frames = silhouettes[i, new].sum(0, dtype=np.uint32)
@@ -102,11 +109,15 @@ class GeiAccumulator:
 
 
 def sequence_geis(
-    silhouettes: np.ndarray, sequence_ids: np.ndarray, frame_start: np.ndarray, num_frames: np.ndarray
+    silhouettes: np.ndarray,
+    sequence_ids: np.ndarray,
+    frame_start: np.ndarray,
+    num_frames: np.ndarray,
+    frame_index: np.ndarray | None = None,
 ) -> tuple[list[str], np.ndarray]:
     """GEIs [S, H, W] uint8, one per sequence (ids sorted), from clip rows in memory [N, T, H, W]."""
     acc = GeiAccumulator()
-    acc.add(silhouettes, sequence_ids, frame_start, num_frames)
+    acc.add(silhouettes, sequence_ids, frame_start, num_frames, frame_index)
     return acc.result()
 
 
@@ -118,8 +129,10 @@ def stream_geis(
 
     acc = GeiAccumulator(clips)
     columns = ["sequence_id", "frame_start", "num_frames", "silhouettes"]
+    columns += ["frame_index"] if "frame_index" in shard_dataset(shards).schema.names else []
     for batch in iter_clip_batches(shards, columns, splits=splits, rows=rows):
-        acc.add(batch["silhouettes"], batch["sequence_id"], batch["frame_start"], batch["num_frames"])
+        frames = batch.get("frame_index")
+        acc.add(batch["silhouettes"], batch["sequence_id"], batch["frame_start"], batch["num_frames"], frames)
     return acc.result()
 
 

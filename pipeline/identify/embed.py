@@ -31,6 +31,7 @@ KEEP = (
     "num_frames",
     "track_id",
     "boxes",
+    "frame_index",
 )
 
 

@@ -32,6 +32,7 @@ from pipeline.ingest.errors import ERRORS_SCHEMA, OutcomeLog
 from pipeline.ingest.layouts import discover
 from pipeline.ingest.manifest import manifest_to_table
 from pipeline.ingest.preprocess import auto_sequences_per_task, process_batch
+from pipeline.ingest.schema import clip_frames
 
 _CHUNK = 1 << 20
 
@@ -132,8 +133,9 @@ def _clip_boxes(row: dict[str, Any]) -> list[float]:
     raw = row.get("boxes")
     if raw is None:
         return []
-    boxes = np.frombuffer(raw, np.float32).reshape(-1, 4)[: int(row.get("num_frames") or 0)]
-    return [float(v) for i, b in enumerate(boxes) for v in (row["frame_start"] + i, *b.tolist())]
+    frames = clip_frames(row["frame_start"], row.get("num_frames") or 0, row.get("frame_index"))
+    boxes = np.frombuffer(raw, np.float32).reshape(-1, 4)[: len(frames)]
+    return [float(v) for f, b in zip(frames, boxes, strict=True) for v in (f, *b.tolist())]
 
 
 def expected_sequences(outcome: dict[str, Any]) -> dict[str, int]:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: `frame_index`, the source frame of each of a clip's frames
 
 ID_COLUMNS: dict[str, pa.DataType] = {
     "sequence_id": pa.string(),
@@ -30,7 +30,19 @@ ID_COLUMNS: dict[str, pa.DataType] = {
     "config_hash": pa.string(),
     "track_id": pa.int32(),  # the person track of the source this clip follows (null: the source is one person)
 }
-TENSOR_COLUMNS = ("frames", "silhouettes", "joints", "boxes", "detected")
+TENSOR_COLUMNS = ("frames", "silhouettes", "joints", "boxes", "detected", "frame_index")
+
+
+def clip_frames(frame_start: int, num_frames: int, frame_index: np.ndarray | bytes | None = None) -> np.ndarray:
+    """The source frame number of each of a clip's real (unpadded) frames. A tracked person's clip skips the
+    frames in which the tracker lost them for a moment, so `frame_start + t` holds only for shards written
+    before `frame_index` (schema 1), where it is the fallback."""
+    n = int(num_frames)
+    if frame_index is None:
+        return np.arange(int(frame_start), int(frame_start) + n, dtype=np.int64)
+    if isinstance(frame_index, bytes | bytearray | memoryview):
+        frame_index = np.frombuffer(frame_index, np.int32)
+    return np.asarray(frame_index, np.int64).reshape(-1)[:n]
 
 
 def tensor_field(name: str, shape: tuple[int, ...], dtype: np.dtype) -> pa.Field:

@@ -219,6 +219,7 @@ class SequenceProcessor:
         out["frames"] = np.stack([pad_to(np.stack([it.frame for it in items]), T) for _, items in clips])
         out["boxes"] = np.stack([pad_to(np.stack([it.box for it in items]), T) for _, items in clips])
         out["detected"] = np.stack([pad_to(np.array([it.detected for it in items]), T) for _, items in clips])
+        out["frame_index"] = np.stack([pad_to(np.array([it.index for it in items], np.int32), T) for _, items in clips])
         if cfg.silhouettes:
             out["silhouettes"] = np.stack([pad_to(np.stack([it.silhouette for it in items]), T) for _, items in clips])
         if self.with_joints:

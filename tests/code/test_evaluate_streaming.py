@@ -151,3 +151,24 @@ def test_sequence_vectors_equal_the_clip_means_and_keep_the_svm_clips():
     svm_rows = [i for i, s in enumerate(ids) if split_of[s] in ("gallery", "val")]
     assert kept.sequence_ids.tolist() == ids[svm_rows].tolist()
     np.testing.assert_array_equal(kept.vectors, vecs[svm_rows])
+
+
+def test_geis_of_a_track_that_skips_frames_count_each_source_frame_once(tmp_path):
+    """A tracked person's clips skip the frames the tracker lost them in, so clip frames are numbered by
+    `frame_index`, not `frame_start + t`: source frames 0-3 and 8-11 in clips starting at 0, 2 and 8 (stride 2)
+    are 8 distinct frames; counting from `frame_start` would take frame 8 as "frame 4" in the second clip and
+    add it again in the third."""
+    rng = np.random.default_rng(5)
+    source = {f: rng.integers(0, 256, (H, W), dtype=np.uint8) for f in [0, 1, 2, 3, 8, 9, 10, 11]}
+    index = np.array([[0, 1, 2, 3], [2, 3, 8, 9], [8, 9, 10, 11]], np.int32)
+    rows = clip_rows("a", "gallery", np.zeros((12, H, W), np.uint8), [0, 2, 8], rng)
+    rows["silhouettes"] = np.stack([[source[int(f)] for f in clip] for clip in index])
+    rows["num_frames"], rows["frame_index"] = [T] * 3, index
+    (tmp_path / "shards").mkdir()
+    pq.write_table(to_table(rows), tmp_path / "shards" / "part-0.parquet")
+    ids, geis = stream_geis(str(tmp_path), rows=1)
+    assert ids == ["a"]
+    np.testing.assert_array_equal(geis[0], np.rint(np.mean(list(source.values()), axis=0)).astype(np.uint8))
+    acc = GeiAccumulator()
+    acc.add(rows["silhouettes"], np.array(["a"] * 3), np.array([0, 2, 8]), np.array([T] * 3), index)
+    assert acc.frame_count("a") == 8

@@ -44,7 +44,7 @@ def synthetic_shards(ray_local, tiny_synth, tmp_path_factory) -> Path:
 
 def test_shards_follow_the_contract(synthetic_shards, ray_local):
     meta = _manifest(synthetic_shards)
-    assert meta["schema_version"] == 1 and meta["layout"] == "synthetic" and meta["protocol"] == "synthetic"
+    assert meta["schema_version"] == 2 and meta["layout"] == "synthetic" and meta["protocol"] == "synthetic"
     counts = meta["counts"]
     assert counts["discovered"] == counts["written"] + counts["failed"] == 40
     assert counts["clips"] == 40 * 4 and counts["frames"] == 40 * 20

@@ -11,13 +11,16 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.identify.index import _clip_boxes
 from pipeline.ingest.clips import FrameItem
 from pipeline.ingest.config import PreprocessConfig
 from pipeline.ingest.errors import IngestError, Outcome
 from pipeline.ingest.preprocess import preprocess
+from pipeline.ingest.schema import clip_frames
 from pipeline.ingest.sequence import SequenceProcessor
 from pipeline.ingest.tracks import PersonTrack, TrackCutter
-from tests.data.conftest import textured_background, walkers_video, write_video
+from pipeline.serve.uploads import ClipMaker
+from tests.data.conftest import read_frames, textured_background, walkers_video, write_video
 
 CFG = PreprocessConfig(width=32, height=48, clip_len=8, stride=4, min_frames=6, detector="background")
 TWO = [(10.0, 2.5, 120.0, 70.0), (230.0, -2.5, 160.0, 90.0)]  # crossing in the middle, the nearer one in front
@@ -105,6 +108,37 @@ def test_short_tracks_are_dropped_and_counted(tmp_path):
     assert len(kept) == 1 and len({str(s) for b in batches for s in b["sequence_id"]}) == 1
     short = [t for t in outcome.tracks if t["dropped"] == "short"]
     assert short and all(t["frames"] < 8 for t in short)
+
+
+def test_a_track_that_skips_frames_names_each_frame_it_holds(tmp_path):
+    """A walker the tracker loses for a moment (not drawn in frames 40-45) keeps one track, and its clips skip
+    those frames: `frame_index` names the source frame of every crop and box, so the boxes in the shards, in
+    `POST /identify`'s answer and in the gallery's rows are where the person was in that very frame (counting
+    from `frame_start` would put every box after the gap six frames early, 15 px off a 25 px wide walker)."""
+    path = tmp_path / "gap.avi"
+    truth = walkers_video(path, [(10.0, 2.5, 120.0, 70.0)], frames=80)[0]
+    frames, hidden = read_frames(path), range(40, 46)
+    for f in hidden:
+        frames[f] = textured_background(240, 180)  # the scene without the walker (walkers_video's seed 0)
+    write_video(path, frames)
+    batches, outcome = _run(_record(path))
+    assert [t["dropped"] for t in outcome.tracks].count(None) == 1, outcome.tracks
+    held: dict[int, np.ndarray] = {}
+    for b in batches:
+        for i in range(len(b["sequence_id"])):
+            for t, f in enumerate(clip_frames(b["frame_start"][i], b["num_frames"][i], b["frame_index"][i])):
+                held.setdefault(int(f), b["boxes"][i, t])
+    assert not set(hidden) & set(held) and min(held) < 40 and max(held) > 45
+    assert any(np.diff(fi).max() > 1 for b in batches for fi in b["frame_index"])  # a clip spans the gap
+    ious = [_iou(box, truth[f]) for f, box in held.items()]
+    assert min(ious) > 0.5, sorted(zip(ious, held, strict=True))[:5]
+    # The consumers read the same frame numbers: an upload's answer and a gallery row's [frame, box] list.
+    (walker,) = ClipMaker(CFG.to_dict(), "silhouettes")._walkers(_record(path))
+    assert sorted(walker.boxes) == sorted(held)
+    b = batches[0]
+    row = {"frame_start": b["frame_start"][0], "num_frames": b["num_frames"][0]}
+    row |= {"boxes": b["boxes"][0].tobytes(), "frame_index": b["frame_index"][0].tobytes()}
+    assert _clip_boxes(row)[::5] == [float(f) for f in b["frame_index"][0][: b["num_frames"][0]]]
 
 
 def test_a_track_that_is_not_a_person_is_refused_with_its_reason(tmp_path):

@@ -23,6 +23,7 @@ import pytest
 
 from pipeline.ingest.config import PreprocessConfig
 from pipeline.ingest.errors import Outcome
+from pipeline.ingest.schema import clip_frames
 from pipeline.ingest.sequence import SequenceProcessor
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
@@ -89,8 +90,8 @@ def tracks() -> tuple[dict[int, dict[int, np.ndarray]], Outcome]:
     for b in SequenceProcessor(cfg, "h", with_joints=False, threads=1).clips(rec, outcome):
         for i in range(len(b["sequence_id"])):
             t = out.setdefault(int(b["track_id"][i]), {})
-            for k in range(int(b["num_frames"][i])):
-                t.setdefault(int(b["frame_start"][i]) + k, b["boxes"][i, k])
+            for k, f in enumerate(clip_frames(b["frame_start"][i], b["num_frames"][i], b["frame_index"][i])):
+                t.setdefault(int(f), b["boxes"][i, k])
     return out, outcome
 
 
