@@ -20,6 +20,8 @@ from pipeline.ingest.schema import clip_frames
 from pipeline.ingest.sequence import SequenceProcessor
 from pipeline.ingest.tracks import PersonTrack, TrackCutter
 from pipeline.serve.uploads import ClipMaker
+from pipeline.track.detectors import make_detector
+from pipeline.track.tracker import track_frames
 from tests.data.conftest import read_frames, textured_background, walkers_video, write_video
 
 CFG = PreprocessConfig(width=32, height=48, clip_len=8, stride=4, min_frames=6, detector="background")
@@ -108,6 +110,13 @@ def test_short_tracks_are_dropped_and_counted(tmp_path):
     assert len(kept) == 1 and len({str(s) for b in batches for s in b["sequence_id"]}) == 1
     short = [t for t in outcome.tracks if t["dropped"] == "short"]
     assert short and all(t["frames"] < 8 for t in short)
+
+
+def test_a_person_in_view_from_the_first_frame_is_tracked_from_it(two_walkers):
+    path, truth = two_walkers
+    tracks = track_frames(read_frames(path), make_detector("background"))
+    firsts = sorted(t.first for t in tracks if len(t.frames) >= CFG.min_frames)
+    assert firsts[:2] == [0, 0] and all(truth[w][0] is not None for w in truth)
 
 
 def test_a_track_that_skips_frames_names_each_frame_it_holds(tmp_path):

@@ -4,11 +4,12 @@ walking person's box at every 25th frame; how it was made is in its "note").
 
 What the issue asks: every annotated walking person is covered by a kept track in ≥ 80% of the frames in which
 they are annotated; no track's box covers two annotated people for more than 10 frames; no track covers more
-than a quarter of the frame. Only the last holds yet (largest box: 6% of the frame). Measured 2026-11-29:
-135 of 168 annotated walking person-frames covered (80%), 11 of 19 people in ≥ 80% of theirs (missed: the
-33-pixel far walker p07, people standing or grouped at the sign, frame 0 before a track starts); one track
-holds the group at the sign for 26 frames. These tests hold that level (docs/benchmarks.md, "Tracking on
-real footage") so it cannot slip back; the issue's two bars are the open work.
+than a quarter of the frame. Only the last holds yet (largest box: 6% of the frame). Measured 2026-11-30:
+155 of 168 annotated walking person-frames covered (92%), 17 of 19 people in ≥ 80% of theirs (missed: the
+33-pixel far walker p07, never found; p18 in 2 of 3, passing in front of another); one track holds the group at
+the sign for 26 frames. These tests hold that level (docs/benchmarks.md, "Tracking on real footage") so it
+cannot slip back; the issue's two bars are the open work. A clip's frames are read through its `frame_index`:
+a tracked person's clip skips the frames the tracker lost them in.
 """
 
 from __future__ import annotations
@@ -112,8 +113,8 @@ def test_every_walking_person_is_covered_by_a_track(tracks):
             low[pid] = f"{sum(covered)}/{len(frames)}"
         total += len(frames)
         hits += sum(covered)
-    assert hits / total >= 0.75, f"{hits}/{total} annotated walking person-frames covered"
-    assert len(low) <= 8, f"people covered in < 80% of their annotated frames: {low}"
+    assert hits / total >= 0.9, f"{hits}/{total} annotated walking person-frames covered"
+    assert len(low) <= 2, f"people covered in < 80% of their annotated frames: {low}"
 
 
 def test_no_track_holds_two_people_or_a_quarter_of_the_frame(tracks):
