@@ -39,10 +39,10 @@ class GeiAccumulator:
 
     Clips of a sequence overlap (stride < length), so each source frame of a clip (its `frame_index`, or
     `frame_start + t` in shards written before it; t < num_frames, the rest is padding) is added only the first
-    time it is seen; the first copy of a frame wins, as when every clip was
-    loaded at once, so both give the same GEIs bit for bit. With `clips` (sequence_id → its clip count, from the
-    manifest) a sequence is closed into its uint8 GEI when its last clip is in, so only the sequences whose clips
-    are still arriving hold a sum (H×W×4 bytes); the others hold H×W bytes.
+    time it is seen; the first copy of a frame wins, as when every clip was loaded at once, so both give the
+    same GEIs bit for bit. With `clips` (sequence_id → its clip count, from the manifest) a sequence is closed
+    into its uint8 GEI when its last clip is in, so only the sequences whose clips are still arriving hold a sum
+    (H×W×4 bytes); the others hold H×W bytes.
     """
 
     def __init__(self, clips: Mapping[str, int] | None = None) -> None:
@@ -68,10 +68,10 @@ class GeiAccumulator:
             if sid in self._done:
                 raise ValueError(f"sequence {sid} has more clip rows than its manifest's {self._clips[sid]}")
             seen = self._seen.get(sid, 0)
-            frames = clip_frames(frame_start[i], num_frames[i], None if frame_index is None else frame_index[i])
-            new = [t for t, f in enumerate(frames.tolist()) if not (seen >> f) & 1]
+            numbers = clip_frames(frame_start[i], num_frames[i], None if frame_index is None else frame_index[i])
+            new = [t for t, f in enumerate(numbers.tolist()) if not (seen >> f) & 1]
             for t in new:
-                seen |= 1 << int(frames[t])
+                seen |= 1 << int(numbers[t])
             self._seen[sid] = seen
             if new:
                 frames = silhouettes[i, new].sum(0, dtype=np.uint32)
