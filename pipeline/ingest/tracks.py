@@ -142,7 +142,10 @@ def _within_longer(boxes: list[TrackedBox], live: dict[int, PersonTrack], share:
 
 def _handed_on(ended: PersonTrack, live: dict[int, PersonTrack], within: int) -> bool:
     """A track that ended where a newer one had just begun, over the same person's box, was one person whose
-    blob split and rejoined under a new id: its frames go to that track (under the older id), and True."""
+    blob split and rejoined under a new id: its frames go to that track (under the older id), and True. Both
+    must have been seen together, one over the other: a track that begins only after another ended there is
+    someone else as often as not (one walker leaves at the edge, another comes in), and a person found again
+    after a gap is the IdentityKeeper's to judge by their colour."""
     last = ended.items[-1]
     for t in sorted(live.values(), key=lambda t: t.first):
         if not (ended.first < t.first <= last.index + within and t.last > last.index):
@@ -150,10 +153,10 @@ def _handed_on(ended: PersonTrack, live: dict[int, PersonTrack], within: int) ->
         near = next(it for it in t.items if it.index > last.index)  # where the ended one stops
         if near.index - last.index > within or _overlap(near.box, last.box) < 0.6:
             continue
-        # While both were seen, one lay over the other (a blob and its fragment), not beside it (two people).
+        # They were seen together, and then one lay over the other (a blob and its fragment), not beside it.
         mine = {it.index: it.box for it in ended.items}
         both = [_fragment_pair(it.box, mine[it.index]) for it in t.items if it.index in mine]
-        if both and np.mean(both) < 0.8:
+        if not both or np.mean(both) < 0.8:
             continue
         keep = [k for k, it in enumerate(ended.items) if it.index < t.first]
         t.items = [ended.items[k] for k in keep] + t.items

@@ -93,6 +93,24 @@ def test_each_walker_becomes_a_sequence_of_their_own(two_walkers):
     assert (b["silhouettes"] > 0).mean() > 0.05  # the person's silhouette, not an empty crop
 
 
+def test_someone_entering_where_another_just_left_is_a_sequence_of_their_own(tmp_path):
+    """One walker leaves at the right edge; a second comes in there half a second later, walking back. A track
+    that ends is handed on to a newer one only when both were seen together over one person's box (a blob that
+    split and rejoined): these two never were, so they stay two sequences, each one person's walk."""
+    path = tmp_path / "in-out.avi"
+    truth = walkers_video(path, [(150.0, 4.0, 120.0, 70.0), (410.0, -4.0, 120.0, 70.0)], 80, spans=[(0, 30), (40, 80)])
+    batches, outcome = _run(_record(path))
+    held: dict[str, dict[int, np.ndarray]] = {}
+    for b in batches:
+        for i, sid in enumerate(b["sequence_id"]):
+            for t, f in enumerate(clip_frames(b["frame_start"][i], b["num_frames"][i], b["frame_index"][i])):
+                held.setdefault(str(sid), {}).setdefault(int(f), b["boxes"][i, t])
+    assert len(held) == 2, outcome.tracks
+    for boxes in held.values():
+        on = {w: sum(t[f] is not None and _iou(box, t[f]) > 0.3 for f, box in boxes.items()) for w, t in truth.items()}
+        assert sorted(n > 0 for n in on.values()) == [False, True], on
+
+
 def test_a_labelled_source_is_one_person_its_best_track(two_walkers):
     path, _ = two_walkers
     batches, outcome = _run(_record(path, subject="007"))

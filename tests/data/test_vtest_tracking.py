@@ -68,8 +68,8 @@ def _dense(people: dict[str, dict[str, list[float]]], step: int = 25) -> dict[st
 
 
 @pytest.fixture(scope="module")
-def tracks() -> tuple[dict[int, dict[int, np.ndarray]], Outcome]:
-    """The kept tracks of vtest.avi as `gait preprocess` makes them: track id → frame → box."""
+def tracks() -> tuple[dict[str, dict[int, np.ndarray]], Outcome]:
+    """The kept tracks of vtest.avi as `gait preprocess` makes them: sequence id → frame → box."""
     cfg = PreprocessConfig()  # the defaults: background subtraction, tracking, silhouettes, quality filter
     rec = {
         "sequence_id": "vtest",
@@ -87,10 +87,10 @@ def tracks() -> tuple[dict[int, dict[int, np.ndarray]], Outcome]:
         "split": "unlabeled",
     }
     outcome = Outcome("vtest", str(VTEST))
-    out: dict[int, dict[int, np.ndarray]] = {}
+    out: dict[str, dict[int, np.ndarray]] = {}
     for b in SequenceProcessor(cfg, "h", with_joints=False, threads=1).clips(rec, outcome):
         for i in range(len(b["sequence_id"])):
-            t = out.setdefault(int(b["track_id"][i]), {})
+            t = out.setdefault(str(b["sequence_id"][i]), {})  # a track whose id came back: a second sequence
             for k, f in enumerate(clip_frames(b["frame_start"][i], b["num_frames"][i], b["frame_index"][i])):
                 t.setdefault(int(f), b["boxes"][i, k])
     return out, outcome
