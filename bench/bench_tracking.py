@@ -102,9 +102,7 @@ def kept_tracks(video: Path, detector: str, appearance: bool) -> list[Track]:
     """The sequences `gait preprocess` writes for a video (its default config with `detector`), each as a Track:
     its frames (`frame_index`) and boxes."""
     cfg = PreprocessConfig(detector=detector, track_appearance=appearance)
-    rec = {"sequence_id": video.stem, "source": str(video), "kind": "video", "layout": "generic", "frames": None}
-    rec |= {k: None for k in ("subject", "condition", "sequence", "view", "annotation", "background")}
-    rec |= {"modality": "rgb", "split": "unlabeled"}
+    rec = {"sequence_id": video.stem, "source": str(video), "kind": "video", "layout": "generic"}  # unlabeled
     tracks: dict[str, Track] = {}
     try:
         for b in SequenceProcessor(cfg, "bench", with_joints=False, threads=1).clips(rec, Outcome(video.stem, "")):
