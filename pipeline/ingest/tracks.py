@@ -140,12 +140,16 @@ def _within_longer(boxes: list[TrackedBox], live: dict[int, PersonTrack], share:
     return out
 
 
-def _handed_on(ended: PersonTrack, live: dict[int, PersonTrack], within: int) -> bool:
+def _handed_on(ended: PersonTrack, live: dict[int, PersonTrack], within: int, size: tuple[int, int]) -> bool:
     """A track that ended where a newer one had just begun, over the same person's box, was one person whose
-    blob split and rejoined under a new id: its frames go to that track (under the older id), and True. Both
-    must have been seen together, one over the other: a track that begins only after another ended there is
-    someone else as often as not (one walker leaves at the edge, another comes in), and a person found again
-    after a gap is the IdentityKeeper's to judge by their colour."""
+    blob split and rejoined under a new id (or who was lost for a few frames where they stood): its frames go
+    to that track (under the older id), and True. Not when one left the view and the other came into it there,
+    never seen together: that is someone coming in as often as not, and a person who comes back is the
+    IdentityKeeper's to judge by their colour. `size`: the frame's (width, height)."""
+
+    def at_edge(box: np.ndarray) -> bool:
+        return bool(box[0] <= 1 or box[1] <= 1 or box[2] >= size[0] - 1 or box[3] >= size[1] - 1)
+
     last = ended.items[-1]
     for t in sorted(live.values(), key=lambda t: t.first):
         if not (ended.first < t.first <= last.index + within and t.last > last.index):
@@ -153,10 +157,11 @@ def _handed_on(ended: PersonTrack, live: dict[int, PersonTrack], within: int) ->
         near = next(it for it in t.items if it.index > last.index)  # where the ended one stops
         if near.index - last.index > within or _overlap(near.box, last.box) < 0.6:
             continue
-        # They were seen together, and then one lay over the other (a blob and its fragment), not beside it.
+        # While both were seen, one lay over the other (a blob and its fragment), not beside it (two people);
+        # never seen together, one must not have left at the edge where the other came in.
         mine = {it.index: it.box for it in ended.items}
         both = [_fragment_pair(it.box, mine[it.index]) for it in t.items if it.index in mine]
-        if not both or np.mean(both) < 0.8:
+        if (both and np.mean(both) < 0.8) or (not both and at_edge(last.box) and at_edge(t.items[0].box)):
             continue
         keep = [k for k, it in enumerate(ended.items) if it.index < t.first]
         t.items = [ended.items[k] for k in keep] + t.items
@@ -219,11 +224,13 @@ class TrackCutter:
         segments: dict[int, int] = {}
         self.frames_seen = 0
         self.used.clear()
+        size = (0, 0)  # the frames' (width, height)
         try:
             for i, frame, dets, boxes in tracked_frames(
                 frames, detector, tracker, masker=masker, appearance=cfg.track_appearance
             ):
                 self.frames_seen = i + 1
+                size = (frame.shape[1], frame.shape[0])
                 for tb in boxes:
                     if tb.track_id not in live:
                         live[tb.track_id] = PersonTrack(tb.track_id, segments.get(tb.track_id, 0))
@@ -237,13 +244,13 @@ class TrackCutter:
                         yield self._finish(rec, live.pop(tb.track_id))
                 for tid in [k for k, seen in last_seen.items() if i - seen > self.lost_frames and k in live]:
                     ended = live.pop(tid)
-                    if not _handed_on(ended, live, self.lost_frames):
+                    if not _handed_on(ended, live, self.lost_frames, size):
                         yield self._finish(rec, ended)
         except CameraMotionError as exc:
             raise IngestError("detect", "CameraMotion", str(exc)) from exc
         for tid in sorted(live, key=lambda k: live[k].first):
             ended = live.pop(tid)
-            if not _handed_on(ended, live, self.lost_frames):
+            if not _handed_on(ended, live, self.lost_frames, size):
                 yield self._finish(rec, ended)
 
     def _add(

@@ -95,8 +95,8 @@ def test_each_walker_becomes_a_sequence_of_their_own(two_walkers):
 
 def test_someone_entering_where_another_just_left_is_a_sequence_of_their_own(tmp_path):
     """One walker leaves at the right edge; a second comes in there half a second later, walking back. A track
-    that ends is handed on to a newer one only when both were seen together over one person's box (a blob that
-    split and rejoined): these two never were, so they stay two sequences, each one person's walk."""
+    that ended is not handed on to one that began where it left the view (never seen together): they stay two
+    sequences, each one person's walk, not two people's walks under one identity."""
     path = tmp_path / "in-out.avi"
     truth = walkers_video(path, [(150.0, 4.0, 120.0, 70.0), (410.0, -4.0, 120.0, 70.0)], 80, spans=[(0, 30), (40, 80)])
     batches, outcome = _run(_record(path))
