@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.ingest.config import PreprocessConfig
 from pipeline.ingest.errors import IngestError, Outcome
-from pipeline.ingest.schema import clip_frames
+from pipeline.ingest.schema import row_frames
 from pipeline.ingest.sequence import SequenceProcessor
 from pipeline.synth.crowd_dataset import CrowdConfig, generate_crowd, load_crowd_truth, read_video
 from pipeline.track.detection import CameraMotionError, Detections
@@ -108,7 +108,7 @@ def kept_tracks(video: Path, detector: str, appearance: bool) -> list[Track]:
         for b in SequenceProcessor(cfg, "bench", with_joints=False, threads=1).clips(rec, Outcome(video.stem, "")):
             for i, sid in enumerate(b["sequence_id"]):
                 t = tracks.setdefault(str(sid), Track(len(tracks)))
-                for k, f in enumerate(clip_frames(b["frame_start"][i], b["num_frames"][i], b["frame_index"][i])):
+                for k, f in enumerate(row_frames(b, i)):
                     if not t.frames or f > t.frames[-1]:  # clips overlap: each frame once
                         t.frames.append(int(f))
                         t.boxes.append(b["boxes"][i, k])

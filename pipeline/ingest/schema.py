@@ -45,6 +45,12 @@ def clip_frames(frame_start: int, num_frames: int, frame_index: np.ndarray | byt
     return np.asarray(frame_index, np.int64).reshape(-1)[:n]
 
 
+def row_frames(batch: dict[str, Any], i: int) -> np.ndarray:
+    """`clip_frames` of row `i` of a clip batch (column → array, as `SequenceProcessor` and the readers give)."""
+    index = batch.get("frame_index")
+    return clip_frames(batch["frame_start"][i], batch["num_frames"][i], None if index is None else index[i])
+
+
 def tensor_field(name: str, shape: tuple[int, ...], dtype: np.dtype) -> pa.Field:
     nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
     meta = {b"shape": json.dumps(list(shape)).encode(), b"dtype": np.dtype(dtype).str.encode()}

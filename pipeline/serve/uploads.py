@@ -21,7 +21,7 @@ import numpy as np
 from pipeline.ingest.config import PreprocessConfig
 from pipeline.ingest.decode import source_fps
 from pipeline.ingest.errors import Outcome
-from pipeline.ingest.schema import clip_frames
+from pipeline.ingest.schema import row_frames
 from pipeline.ingest.sequence import SequenceProcessor
 
 MAX_FRAMES = 600  # an identification needs seconds of walking, not minutes
@@ -94,7 +94,7 @@ class ClipMaker:
             for i, sid in enumerate(b["sequence_id"]):
                 track = b["track_id"][i]
                 w = people.setdefault(str(sid), Walker(None if track is None else int(track), np.zeros(0)))
-                frames = clip_frames(b["frame_start"][i], b["num_frames"][i], b["frame_index"][i])
+                frames = row_frames(b, i)
                 for t, f in enumerate(frames):
                     w.boxes.setdefault(int(f), [float(v) for v in b["boxes"][i, t]])
         for sid, w in people.items():

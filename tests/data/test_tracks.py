@@ -16,7 +16,7 @@ from pipeline.ingest.clips import FrameItem
 from pipeline.ingest.config import PreprocessConfig
 from pipeline.ingest.errors import IngestError, Outcome
 from pipeline.ingest.preprocess import preprocess
-from pipeline.ingest.schema import clip_frames
+from pipeline.ingest.schema import row_frames
 from pipeline.ingest.sequence import SequenceProcessor
 from pipeline.ingest.tracks import PersonTrack, TrackCutter
 from pipeline.serve.uploads import ClipMaker
@@ -103,7 +103,7 @@ def test_someone_entering_where_another_just_left_is_a_sequence_of_their_own(tmp
     held: dict[str, dict[int, np.ndarray]] = {}
     for b in batches:
         for i, sid in enumerate(b["sequence_id"]):
-            for t, f in enumerate(clip_frames(b["frame_start"][i], b["num_frames"][i], b["frame_index"][i])):
+            for t, f in enumerate(row_frames(b, i)):
                 held.setdefault(str(sid), {}).setdefault(int(f), b["boxes"][i, t])
     assert len(held) == 2, outcome.tracks
     for boxes in held.values():
@@ -153,7 +153,7 @@ def test_a_track_that_skips_frames_names_each_frame_it_holds(tmp_path):
     held: dict[int, np.ndarray] = {}
     for b in batches:
         for i in range(len(b["sequence_id"])):
-            for t, f in enumerate(clip_frames(b["frame_start"][i], b["num_frames"][i], b["frame_index"][i])):
+            for t, f in enumerate(row_frames(b, i)):
                 held.setdefault(int(f), b["boxes"][i, t])
     assert not set(hidden) & set(held) and min(held) < 40 and max(held) > 45
     assert any(np.diff(fi).max() > 1 for b in batches for fi in b["frame_index"])  # a clip spans the gap

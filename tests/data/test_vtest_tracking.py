@@ -24,7 +24,7 @@ import pytest
 
 from pipeline.ingest.config import PreprocessConfig
 from pipeline.ingest.errors import Outcome
-from pipeline.ingest.schema import clip_frames
+from pipeline.ingest.schema import row_frames
 from pipeline.ingest.sequence import SequenceProcessor
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
@@ -91,7 +91,7 @@ def tracks() -> tuple[dict[str, dict[int, np.ndarray]], Outcome]:
     for b in SequenceProcessor(cfg, "h", with_joints=False, threads=1).clips(rec, outcome):
         for i in range(len(b["sequence_id"])):
             t = out.setdefault(str(b["sequence_id"][i]), {})  # a track whose id came back: a second sequence
-            for k, f in enumerate(clip_frames(b["frame_start"][i], b["num_frames"][i], b["frame_index"][i])):
+            for k, f in enumerate(row_frames(b, i)):
                 t.setdefault(int(f), b["boxes"][i, k])
     return out, outcome
 
