@@ -24,7 +24,7 @@ from pipeline.ingest.errors import IngestError
 from pipeline.ingest.manifest import sequence_id as hash_id
 from pipeline.track.detection import CameraMotionError
 from pipeline.track.detectors import make_detector
-from pipeline.track.tracker import PersonTracker, TrackedBox, tracked_frames
+from pipeline.track.tracker import PersonTracker, TrackedBox, tracked_frames, warp_boxes
 
 MAX_TRACK_FRAMES = 1500  # a longer track is closed as a segment (about a minute at 25 fps; ~25 MB of crops)
 BOX_EMA = 0.5  # weight of the newest box in the crop region's running average (ByteTrack's boxes jitter)
@@ -63,6 +63,12 @@ class PersonTrack:
     aspects: list[float] = field(default_factory=list)
     inside: int = 0  # frames in which its box lay within a longer track's box
     region: np.ndarray | None = None  # running average of the crop region
+    # frame index → its box in the scene's fixed view, for the frames in which the camera had moved (pan, shake)
+    placed: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def scene_box(self, item: FrameItem) -> np.ndarray:
+        """Where an item's box lies in the scene (as the camera first saw it), not on a moving screen."""
+        return self.placed.get(item.index, item.box)
 
     @property
     def first(self) -> int:
@@ -145,7 +151,9 @@ def _handed_on(ended: PersonTrack, live: dict[int, PersonTrack], within: int, si
     blob split and rejoined under a new id (or who was lost for a few frames where they stood): its frames go
     to that track (under the older id), and True. Not when one left the view and the other came into it there,
     never seen together: that is someone coming in as often as not, and a person who comes back is the
-    IdentityKeeper's to judge by their colour. `size`: the frame's (width, height)."""
+    IdentityKeeper's to judge by their colour. "The same place" is in the scene, not on the screen: a panning
+    camera brings someone else to where the lost one was drawn a second ago. `size`: the frame's (width,
+    height)."""
 
     def at_edge(box: np.ndarray) -> bool:
         return bool(box[0] <= 1 or box[1] <= 1 or box[2] >= size[0] - 1 or box[3] >= size[1] - 1)
@@ -155,7 +163,7 @@ def _handed_on(ended: PersonTrack, live: dict[int, PersonTrack], within: int, si
         if not (ended.first < t.first <= last.index + within and t.last > last.index):
             continue  # it must begin after the ended one and go on beyond it
         near = next(it for it in t.items if it.index > last.index)  # where the ended one stops
-        if near.index - last.index > within or _overlap(near.box, last.box) < 0.6:
+        if near.index - last.index > within or _overlap(t.scene_box(near), ended.scene_box(last)) < 0.6:
             continue
         # While both were seen, one lay over the other (a blob and its fragment), not beside it (two people);
         # never seen together, one must not have left at the edge where the other came in.
@@ -164,6 +172,7 @@ def _handed_on(ended: PersonTrack, live: dict[int, PersonTrack], within: int, si
         if (both and np.mean(both) < 0.8) or (not both and at_edge(last.box) and at_edge(t.items[0].box)):
             continue
         keep = [k for k, it in enumerate(ended.items) if it.index < t.first]
+        t.placed.update({k: v for k, v in ended.placed.items() if k < t.first})
         t.items = [ended.items[k] for k in keep] + t.items
         t.fills = [ended.fills[k] for k in keep] + t.fills
         t.aspects = [ended.aspects[k] for k in keep] + t.aspects
@@ -238,6 +247,8 @@ class TrackCutter:
                     t = live[tb.track_id]
                     t.inside += inside
                     self._add(t, i, frame, dets.mask, tb, joints)
+                    if dets.to_world is not None:
+                        t.placed[i] = warp_boxes(t.items[-1].box[None], dets.to_world)[0]
                     last_seen[tb.track_id] = i
                     if len(t.items) >= MAX_TRACK_FRAMES:
                         segments[tb.track_id] = t.segment + 1

@@ -18,7 +18,7 @@ from pipeline.ingest.errors import IngestError, Outcome
 from pipeline.ingest.preprocess import preprocess
 from pipeline.ingest.schema import row_frames
 from pipeline.ingest.sequence import SequenceProcessor
-from pipeline.ingest.tracks import PersonTrack, TrackCutter
+from pipeline.ingest.tracks import PersonTrack, TrackCutter, _handed_on
 from pipeline.serve.uploads import ClipMaker
 from pipeline.track.detectors import make_detector
 from pipeline.track.tracker import track_frames
@@ -237,3 +237,36 @@ def test_an_id_that_comes_back_after_its_track_closed_gets_a_sequence_id_of_its_
     first, second = cutter._finish(rec, stretch(0)), cutter._finish(rec, stretch(100))
     assert first.sequence_id != second.sequence_id
     assert (first.track_id, first.segment, second.track_id, second.segment) == (7, 0, 7, 1)
+
+
+def _stretch(track_id: int, frames: range, scene_x: float, pan: float, stays_on_screen: bool) -> PersonTrack:
+    """A standing person's track, the camera panning `pan` px a frame (0: still). Their box in the scene's fixed
+    view starts at x = `scene_x`; `stays_on_screen`: they walk with the pan (the same place on the screen, a
+    moving place in the scene), else they stand (the same place in the scene, drifting across the screen)."""
+    t = PersonTrack(track_id)
+    for i in frames:
+        scene = np.float32([scene_x + (pan * i if stays_on_screen else 0), 50, 0, 140])
+        scene[2] = scene[0] + 30
+        screen = scene - np.float32([pan * i, 0, pan * i, 0])
+        t.items.append(FrameItem(i, np.zeros((64, 64, 3), np.uint8), screen, True, None, None))
+        t.fills.append(0.6)
+        t.aspects.append(3.0)
+        if pan:
+            t.placed[i] = scene
+    return t
+
+
+@pytest.mark.parametrize(
+    ("pan", "stays_on_screen", "handed"), [(0.0, True, True), (2.0, True, False), (2.0, False, True)]
+)
+def test_a_lost_track_is_handed_on_only_to_one_in_the_same_place_of_the_scene(pan, stays_on_screen, handed):
+    """A track lost after frame 29 and a newer one seen from frame 50 on (within `track_lost_seconds`). With a
+    still camera, one over the other's last box is the same person, stood where they were lost. With a camera
+    panning 2 px a frame, the same place on the screen shows a part of the scene 40 px away 21 frames later: the
+    newer track there is someone else, and one at the same place of the scene (drawn 40 px aside) is the same."""
+    ended = _stretch(1, range(0, 30), 100.0, pan, stays_on_screen)
+    newer = _stretch(2, range(50, 90), 100.0, pan, stays_on_screen)
+    assert _handed_on(ended, {2: newer}, within=38, size=(320, 240)) is handed
+    assert (newer.track_id, newer.first) == ((1, 0) if handed else (2, 50))
+    if handed:  # the older frames keep their places in the scene
+        assert sorted(newer.placed) == ([*range(0, 30), *range(50, 90)] if pan else [])
