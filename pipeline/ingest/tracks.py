@@ -24,7 +24,7 @@ from pipeline.ingest.errors import IngestError
 from pipeline.ingest.manifest import sequence_id as hash_id
 from pipeline.track.detection import CameraMotionError
 from pipeline.track.detectors import make_detector
-from pipeline.track.tracker import PersonTracker, TrackedBox, tracked_frames, warp_boxes
+from pipeline.track.tracker import PersonTracker, TrackedBox, touches_edge, tracked_frames, warp_boxes
 
 MAX_TRACK_FRAMES = 1500  # a longer track is closed as a segment (about a minute at 25 fps; ~25 MB of crops)
 BOX_EMA = 0.5  # weight of the newest box in the crop region's running average (ByteTrack's boxes jitter)
@@ -155,9 +155,6 @@ def _handed_on(ended: PersonTrack, live: dict[int, PersonTrack], within: int, si
     camera brings someone else to where the lost one was drawn a second ago. `size`: the frame's (width,
     height)."""
 
-    def at_edge(box: np.ndarray) -> bool:
-        return bool(box[0] <= 1 or box[1] <= 1 or box[2] >= size[0] - 1 or box[3] >= size[1] - 1)
-
     last = ended.items[-1]
     for t in sorted(live.values(), key=lambda t: t.first):
         if not (ended.first < t.first <= last.index + within and t.last > last.index):
@@ -169,7 +166,8 @@ def _handed_on(ended: PersonTrack, live: dict[int, PersonTrack], within: int, si
         # never seen together, one must not have left at the edge where the other came in.
         mine = {it.index: it.box for it in ended.items}
         both = [_fragment_pair(it.box, mine[it.index]) for it in t.items if it.index in mine]
-        if (both and np.mean(both) < 0.8) or (not both and at_edge(last.box) and at_edge(t.items[0].box)):
+        came_in = not both and touches_edge(last.box, size) and touches_edge(t.items[0].box, size)
+        if (both and np.mean(both) < 0.8) or came_in:
             continue
         keep = [k for k, it in enumerate(ended.items) if it.index < t.first]
         t.placed.update({k: v for k, v in ended.placed.items() if k < t.first})

@@ -3,7 +3,10 @@
 ByteTrack matches high-score detections to tracks first, then the low-score ones (a person half hidden behind
 another still extends their track), and keeps a lost track alive for `lost_seconds`, so a person who is
 occluded for a moment keeps their id. Its Kalman filter predicts boxes through short gaps; a frame whose box
-is only predicted is marked `detected=False`, which the quality filter counts.
+is only predicted is marked `detected=False`, which the quality filter counts. One thing it cannot know: a lost
+track that left the view at its edge, taken up by someone coming in there a moment later, is someone else as
+often as not, so that track goes on under a new id (the IdentityKeeper gives the old one back if their colour
+says it is the same person).
 """
 
 from __future__ import annotations
@@ -18,6 +21,13 @@ from pipeline.track.detection import CameraMotionError, Detections, Detector
 from pipeline.track.identities import IdentityKeeper
 
 PRIME_FRAMES = 50  # frames a detector's background model learns from before the first detection
+REENTRY_SECONDS = 0.2  # a track unseen this long that left at the view's edge and is found there again: a new id
+
+
+def touches_edge(box: np.ndarray, size: tuple[int, int]) -> bool:
+    """The box reaches the frame's border (within a pixel): its person is leaving or coming into view.
+    `size`: the frame's (width, height)."""
+    return bool(box[0] <= 1 or box[1] <= 1 or box[2] >= size[0] - 1 or box[3] >= size[1] - 1)
 
 
 @dataclass
@@ -80,9 +90,32 @@ class PersonTracker:
             frame_rate=self.fps,
             minimum_consecutive_frames=min_consecutive,
         )
+        self.reentry_frames = max(2, round(REENTRY_SECONDS * self.fps))
+        self._ids: dict[int, int] = {}  # ByteTrack's id → ours
+        self._seen: dict[int, tuple[int, np.ndarray]] = {}  # ByteTrack's id → the last frame it was in, its box
+        self._next_id = 1
+        self._frame = -1
 
-    def update(self, detections: Detections) -> list[TrackedBox]:
-        """The tracks present in this frame (boxes of the detections they matched)."""
+    def _own_id(self, raw: int, box: np.ndarray, size: tuple[int, int] | None) -> int:
+        """Our id for ByteTrack's track `raw` in this frame: a new one when it left at the edge and is taken
+        up there again after `reentry_frames`."""
+        seen = self._seen.get(raw)
+        reentry = (
+            seen is not None
+            and size is not None
+            and self._frame - seen[0] > self.reentry_frames
+            and touches_edge(seen[1], size)
+            and touches_edge(box, size)
+        )
+        if raw not in self._ids or reentry:
+            self._ids[raw] = self._next_id
+            self._next_id += 1
+        self._seen[raw] = (self._frame, box)
+        return self._ids[raw]
+
+    def update(self, detections: Detections, size: tuple[int, int] | None = None) -> list[TrackedBox]:
+        """The tracks present in this frame (boxes of the detections they matched). `size`: the frame's (width,
+        height), to tell people leaving and coming into view at its edge."""
         import supervision as sv
 
         boxes = detections.boxes.astype(np.float32).reshape(-1, 4)
@@ -93,6 +126,9 @@ class PersonTracker:
             confidence=detections.scores.astype(np.float32).reshape(-1),
             class_id=np.zeros(len(detections), int),
         )
+        self._frame += 1
+        for raw in [k for k, (f, _) in self._seen.items() if self._frame - f > 2 * self.lost_frames]:
+            del self._seen[raw], self._ids[raw]  # ByteTrack has dropped that track long ago
         out = self._tracker.update_with_detections(dets)
         if out.tracker_id is None:
             return []
@@ -101,7 +137,7 @@ class PersonTracker:
         if detections.to_world is not None and len(xyxy):
             xyxy = warp_boxes(xyxy, np.linalg.inv(detections.to_world))
         return [
-            TrackedBox(int(t), b, True, float(s))
+            TrackedBox(self._own_id(int(t), b, size), b, True, float(s))
             for t, b, s in zip(out.tracker_id, xyxy, scores, strict=True)
             if t is not None and int(t) >= 0
         ]
@@ -155,7 +191,7 @@ def tracked_frames(
                 dets.mask = masker.detect(frame).mask
             except CameraMotionError:
                 masker = None
-        boxes = tracker.update(dets)
+        boxes = tracker.update(dets, (frame.shape[1], frame.shape[0]))
         if keeper is not None:  # every frame, empty ones too: its memory is counted in frames
             xyxy = np.stack([b.box for b in boxes]) if boxes else np.zeros((0, 4), np.float32)
             ids = keeper.update(frame, dets.mask, [b.track_id for b in boxes], xyxy)

@@ -270,3 +270,40 @@ def test_a_lost_track_is_handed_on_only_to_one_in_the_same_place_of_the_scene(pa
     assert (newer.track_id, newer.first) == ((1, 0) if handed else (2, 50))
     if handed:  # the older frames keep their places in the scene
         assert sorted(newer.placed) == ([*range(0, 30), *range(50, 90)] if pan else [])
+
+
+def test_someone_coming_in_where_another_left_the_view_gets_a_track_id_of_their_own(tmp_path):
+    """ByteTrack keeps a lost track for `track_lost_seconds` and takes it up again with whoever turns up over its
+    predicted box: a walker who left the view slowly at the right edge and another who came in there 8 frames
+    later, walking back, shared one id. At the tracker, before any hand-on or colour, they are two ids."""
+    path = tmp_path / "in-out.avi"
+    truth = walkers_video(
+        path, [(190.0, 1.0, 120.0, 70.0), (346.0, -2.0, 120.0, 70.0)], 100, spans=[(0, 46), (48, 100)]
+    )
+    tracks = track_frames(read_frames(path), make_detector("background"), appearance=False)
+    owners = []
+    for t in tracks:
+        if len(t.frames) >= CFG.min_frames:
+            on = {
+                w
+                for w, seen in truth.items()
+                for f, b in zip(t.frames, t.boxes, strict=True)
+                if seen[f] is not None and _iou(b, seen[f]) > 0.3
+            }
+            owners.append(sorted(on))
+    assert sorted(owners) == [[0], [1]], [(t.track_id, t.first, t.last) for t in tracks]
+
+
+def test_a_walker_who_turns_back_at_the_edge_keeps_their_id_by_their_colour(tmp_path):
+    """The same walker (the same clothes: `walkers_video` colours walker 6 as walker 0; 1-5 are never drawn)
+    leaves at the right edge and comes back there 8 frames later: the tracker starts a new id, and the
+    IdentityKeeper gives the old one back because their colour is that person's."""
+    path = tmp_path / "back.avi"
+    hidden = [(0.0, 0.0, 120.0, 70.0)] * 5
+    paths = [(190.0, 1.0, 120.0, 70.0), *hidden, (346.0, -2.0, 120.0, 70.0)]
+    walkers_video(path, paths, 100, spans=[(0, 46), *[(0, 0)] * 5, (48, 100)])
+    raw = [
+        t for t in track_frames(read_frames(path), make_detector("background"), appearance=False) if len(t.frames) >= 5
+    ]
+    kept = [t for t in track_frames(read_frames(path), make_detector("background")) if len(t.frames) >= 5]
+    assert len(raw) == 2 and len(kept) == 1 and kept[0].first <= 1 and kept[0].last >= 98
