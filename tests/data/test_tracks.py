@@ -240,9 +240,9 @@ def test_an_id_that_comes_back_after_its_track_closed_gets_a_sequence_id_of_its_
 
 
 def _stretch(track_id: int, frames: range, scene_x: float, pan: float, stays_on_screen: bool) -> PersonTrack:
-    """A standing person's track, the camera panning `pan` px a frame (0: still). Their box in the scene's fixed
-    view starts at x = `scene_x`; `stays_on_screen`: they walk with the pan (the same place on the screen, a
-    moving place in the scene), else they stand (the same place in the scene, drifting across the screen)."""
+    """A person's track, the camera panning `pan` px a frame (0: still). Their box in the scene's fixed view
+    starts at x = `scene_x`; `stays_on_screen`: they walk with the pan (the same place on the screen, a moving
+    place in the scene), else they stand (the same place in the scene, drifting across the screen)."""
     t = PersonTrack(track_id)
     for i in frames:
         scene = np.float32([scene_x + (pan * i if stays_on_screen else 0), 50, 0, 140])
