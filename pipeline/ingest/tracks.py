@@ -22,9 +22,9 @@ from pipeline.ingest.config import PreprocessConfig
 from pipeline.ingest.crop import align_silhouette, crop_region, crop_resize, joints_to_crop
 from pipeline.ingest.errors import IngestError
 from pipeline.ingest.manifest import sequence_id as hash_id
-from pipeline.track.detection import CameraMotionError
+from pipeline.track.detection import CameraMotionError, touches_edge
 from pipeline.track.detectors import make_detector
-from pipeline.track.tracker import PersonTracker, TrackedBox, touches_edge, tracked_frames, warp_boxes
+from pipeline.track.tracker import PersonTracker, TrackedBox, tracked_frames, warp_boxes
 
 MAX_TRACK_FRAMES = 1500  # a longer track is closed as a segment (about a minute at 25 fps; ~25 MB of crops)
 BOX_EMA = 0.5  # weight of the newest box in the crop region's running average (ByteTrack's boxes jitter)

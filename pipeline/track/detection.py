@@ -35,6 +35,12 @@ class Detections:
         return len(self.boxes)
 
 
+def touches_edge(box: np.ndarray, size: tuple[int, int]) -> bool:
+    """The box reaches the frame's border (within a pixel): its person is leaving or coming into view.
+    `size`: the frame's (width, height)."""
+    return bool(box[0] <= 1 or box[1] <= 1 or box[2] >= size[0] - 1 or box[3] >= size[1] - 1)
+
+
 class CameraMotionError(ValueError):
     """The camera moves in a way background subtraction cannot undo (parallax, no static background): the
     source must become an error row naming the learned detector as the way forward, never a "written" one."""

@@ -24,6 +24,8 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from pipeline.track.detection import touches_edge
+
 BINS = (12, 4, 4)  # hue × saturation × value: clothing colours, and black apart from white
 SETTLE = 3  # frames a track must be apart from everyone before its colour is trusted after a tangle
 LEARN_RATE = 0.1  # weight of a new clear frame in a person's colour (after the first 1 / LEARN_RATE frames)
@@ -124,8 +126,11 @@ class IdentityKeeper:
         """Track `t`'s colour over the frames since it was last touched."""
         return np.mean(np.stack(self.recent[t]), axis=0).astype(np.float32)
 
-    def update(self, frame: np.ndarray, mask: np.ndarray | None, tracks: list[int], boxes: np.ndarray) -> list[int]:
-        """The person id of each of this frame's tracks (tracker ids in, same order out)."""
+    def update(
+        self, frame: np.ndarray, mask: np.ndarray | None, tracks: list[int], boxes: np.ndarray, moving: bool = False
+    ) -> list[int]:
+        """The person id of each of this frame's tracks (tracker ids in, same order out). `moving`: the camera
+        moves (a pan brings new colours in at the edge: no one is judged changed there)."""
         self.frame += 1
         for t in tracks:
             if t not in self.id_of:
@@ -147,6 +152,8 @@ class IdentityKeeper:
                 continue
             self.recent[t].append(colour)
             if t not in tangled:
+                if not moving and self._changed_at_edge(t, person, boxes[k], (frame.shape[1], frame.shape[0])):
+                    person = self._renew(t, boxes[k])
                 self._learn(person, colour)
         present = set(tracks)
         for g in list(self.tangles):
@@ -160,6 +167,20 @@ class IdentityKeeper:
         if self.frame % 100 == 0:
             self._forget()
         return [self.id_of[t] for t in tracks]
+
+    def _changed_at_edge(self, t: int, person: _Person, box: np.ndarray, size: tuple[int, int]) -> bool:
+        """Track `t`, apart from everyone at the view's edge, has settled into a colour that is not its person's."""
+        if len(self.recent[t]) < SETTLE or person.learned < MIN_LEARNED or not touches_edge(box, size):
+            return False
+        return distance(self._settled_colour(t), person.colour) > NEW_COST
+
+    def _renew(self, t: int, box: np.ndarray) -> _Person:
+        """Track `t` is someone new from this frame on (or someone lost lately: checked as a new track is)."""
+        self.id_of[t] = self._new_id()
+        person = self.people[self.id_of[t]]
+        person.last_frame, person.last_box = self.frame, np.asarray(box, np.float32)
+        self.unchecked.add(t)
+        return person
 
     def _forget(self) -> None:
         """Drop what can no longer matter (tracks and people gone for longer than a lost id is kept), so that

@@ -17,17 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pipeline.track.detection import CameraMotionError, Detections, Detector
+from pipeline.track.detection import CameraMotionError, Detections, Detector, touches_edge
 from pipeline.track.identities import IdentityKeeper
 
 PRIME_FRAMES = 50  # frames a detector's background model learns from before the first detection
 REENTRY_SECONDS = 0.2  # a track unseen this long that left at the view's edge and is found there again: a new id
-
-
-def touches_edge(box: np.ndarray, size: tuple[int, int]) -> bool:
-    """The box reaches the frame's border (within a pixel): its person is leaving or coming into view.
-    `size`: the frame's (width, height)."""
-    return bool(box[0] <= 1 or box[1] <= 1 or box[2] >= size[0] - 1 or box[3] >= size[1] - 1)
 
 
 @dataclass
@@ -194,7 +188,8 @@ def tracked_frames(
         boxes = tracker.update(dets, (frame.shape[1], frame.shape[0]))
         if keeper is not None:  # every frame, empty ones too: its memory is counted in frames
             xyxy = np.stack([b.box for b in boxes]) if boxes else np.zeros((0, 4), np.float32)
-            ids = keeper.update(frame, dets.mask, [b.track_id for b in boxes], xyxy)
+            moving = dets.to_world is not None
+            ids = keeper.update(frame, dets.mask, [b.track_id for b in boxes], xyxy, moving=moving)
             for b, person in zip(boxes, ids, strict=True):
                 b.track_id = person
         yield i, frame, dets, boxes

@@ -307,3 +307,29 @@ def test_a_walker_who_turns_back_at_the_edge_keeps_their_id_by_their_colour(tmp_
     ]
     kept = [t for t in track_frames(read_frames(path), make_detector("background")) if len(t.frames) >= 5]
     assert len(raw) == 2 and len(kept) == 1 and kept[0].first <= 1 and kept[0].last >= 98
+
+
+def test_someone_leaving_and_someone_coming_in_through_one_blob_at_the_edge_are_two_ids(tmp_path):
+    """A walker leaves slowly at the right edge while another (other clothes) comes in there: for 4 frames both
+    are in the same blob at the edge, so the tracker has no gap to see and carries one id from the one to the
+    other. The IdentityKeeper sees the track's colour turn into someone else's there: two ids, one walker each."""
+    path = tmp_path / "edge.avi"
+    truth = walkers_video(
+        path, [(190.0, 1.0, 120.0, 70.0), (334.0, -2.0, 120.0, 70.0)], 100, spans=[(0, 46), (42, 100)]
+    )
+    raw = track_frames(read_frames(path), make_detector("background"), appearance=False)
+    kept = track_frames(read_frames(path), make_detector("background"))
+
+    def owners(tracks: list) -> list[list[int]]:
+        out = []
+        for t in tracks:
+            if len(t.frames) >= CFG.min_frames:
+                on = {w: 0 for w in truth}
+                for f, b in zip(t.frames, t.boxes, strict=True):
+                    for w, seen in truth.items():
+                        on[w] += seen[f] is not None and _iou(b, seen[f]) > 0.3
+                out.append(sorted(w for w, n in on.items() if n > 3))
+        return sorted(out)
+
+    assert owners(raw) == [[0, 1]]  # the case: one track id over both walkers
+    assert owners(kept) == [[0], [1]], [(t.track_id, t.first, t.last) for t in kept]
