@@ -24,7 +24,7 @@ from pipeline.ingest.errors import IngestError
 from pipeline.ingest.manifest import sequence_id as hash_id
 from pipeline.track.detection import CameraMotionError, touches_edge
 from pipeline.track.detectors import make_detector
-from pipeline.track.tracker import PersonTracker, TrackedBox, tracked_frames, warp_boxes
+from pipeline.track.tracker import PersonTracker, TrackedBox, tracked_frames
 
 MAX_TRACK_FRAMES = 1500  # a longer track is closed as a segment (about a minute at 25 fps; ~25 MB of crops)
 BOX_EMA = 0.5  # weight of the newest box in the crop region's running average (ByteTrack's boxes jitter)
@@ -245,8 +245,8 @@ class TrackCutter:
                     t = live[tb.track_id]
                     t.inside += inside
                     self._add(t, i, frame, dets.mask, tb, joints)
-                    if dets.to_world is not None:
-                        t.placed[i] = warp_boxes(t.items[-1].box[None], dets.to_world)[0]
+                    if tb.scene is not None:
+                        t.placed[i] = tb.scene
                     last_seen[tb.track_id] = i
                     if len(t.items) >= MAX_TRACK_FRAMES:
                         segments[tb.track_id] = t.segment + 1

@@ -32,6 +32,8 @@ class TrackedBox:
     box: np.ndarray  # [4] float32, x0 y0 x1 y1 in frame pixels
     detected: bool  # matched to a detection of this frame (not only predicted through a gap)
     score: float
+    # the box in the scene's fixed view (what it was tracked in), when the camera has moved; None: the frame's own
+    scene: np.ndarray | None = None
 
 
 @dataclass
@@ -90,13 +92,12 @@ class PersonTracker:
         self._next_id = 1
         self._frame = -1
 
-    def _own_id(self, raw: int, box: np.ndarray, size: tuple[int, int] | None) -> int:
+    def _own_id(self, raw: int, box: np.ndarray, size: tuple[int, int]) -> int:
         """Our id for ByteTrack's track `raw` in this frame: a new one when it left at the edge and is taken
         up there again after `reentry_frames`."""
         seen = self._seen.get(raw)
         reentry = (
             seen is not None
-            and size is not None
             and self._frame - seen[0] > self.reentry_frames
             and touches_edge(seen[1], size)
             and touches_edge(box, size)
@@ -107,7 +108,7 @@ class PersonTracker:
         self._seen[raw] = (self._frame, box)
         return self._ids[raw]
 
-    def update(self, detections: Detections, size: tuple[int, int] | None = None) -> list[TrackedBox]:
+    def update(self, detections: Detections, size: tuple[int, int]) -> list[TrackedBox]:
         """The tracks present in this frame (boxes of the detections they matched). `size`: the frame's (width,
         height), to tell people leaving and coming into view at its edge."""
         import supervision as sv
@@ -127,12 +128,14 @@ class PersonTracker:
         if out.tracker_id is None:
             return []
         scores = out.confidence if out.confidence is not None else np.ones(len(out), np.float32)
-        xyxy = np.asarray(out.xyxy, np.float32).reshape(-1, 4)
-        if detections.to_world is not None and len(xyxy):
-            xyxy = warp_boxes(xyxy, np.linalg.inv(detections.to_world))
+        tracked = np.asarray(out.xyxy, np.float32).reshape(-1, 4)
+        if detections.to_world is None or not len(tracked):
+            xyxy, scene = tracked, [None] * len(tracked)
+        else:
+            xyxy, scene = warp_boxes(tracked, np.linalg.inv(detections.to_world)), list(tracked)
         return [
-            TrackedBox(self._own_id(int(t), b, size), b, True, float(s))
-            for t, b, s in zip(out.tracker_id, xyxy, scores, strict=True)
+            TrackedBox(self._own_id(int(t), b, size), b, True, float(s), w)
+            for t, b, s, w in zip(out.tracker_id, xyxy, scores, scene, strict=True)
             if t is not None and int(t) >= 0
         ]
 
