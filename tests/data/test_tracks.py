@@ -20,8 +20,9 @@ from pipeline.ingest.schema import row_frames
 from pipeline.ingest.sequence import SequenceProcessor
 from pipeline.ingest.tracks import PersonTrack, TrackCutter, _handed_on
 from pipeline.serve.uploads import ClipMaker
+from pipeline.track.detection import Detections
 from pipeline.track.detectors import make_detector
-from pipeline.track.tracker import track_frames
+from pipeline.track.tracker import PersonTracker, track_frames
 from tests.data.conftest import read_frames, textured_background, walkers_video, write_video
 
 CFG = PreprocessConfig(width=32, height=48, clip_len=8, stride=4, min_frames=6, detector="background")
@@ -333,3 +334,21 @@ def test_someone_leaving_and_someone_coming_in_through_one_blob_at_the_edge_are_
 
     assert owners(raw) == [[0, 1]]  # the case: one track id over both walkers
     assert owners(kept) == [[0], [1]], [(t.track_id, t.first, t.last) for t in kept]
+
+
+def test_a_tracked_box_is_given_in_the_frame_and_in_the_scene_where_the_camera_moved():
+    """The tracker follows people in the scene's fixed view; downstream gets each box in the frame's pixels (to cut
+    crops) and, where the camera moved, in the scene's view as tracked (to judge hand-ons), without warping it again."""
+    tracker = PersonTracker(25.0)
+    person = np.float32([[100, 50, 130, 130]])
+    pan = np.float64([[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    for i in range(5):
+        pan[0, 2] = 4.0 * i  # frame → scene: the camera pans left 4 px a frame, so the person stands still in the scene
+        moved = person - np.float32([4 * i, 0, 4 * i, 0])
+        (box,) = tracker.update(Detections(moved, np.ones(1, np.float32), to_world=pan.copy()), (320, 240))
+        np.testing.assert_allclose(box.box, moved[0], atol=1e-3)
+        np.testing.assert_allclose(box.scene, person[0], atol=1e-3)
+    still = PersonTracker(25.0)
+    (box,) = still.update(Detections(person, np.ones(1, np.float32)), (320, 240))
+    assert box.scene is None
+    np.testing.assert_allclose(box.box, person[0], atol=1e-3)
