@@ -35,6 +35,11 @@ class FrameItem:
     detected: bool
     silhouette: np.ndarray | None
     joints: np.ndarray | None
+    scene: np.ndarray | None = None  # the box in the scene's fixed view, where the camera had moved (pan, shake)
+
+    def scene_box(self) -> np.ndarray:
+        """Where the box lies in the scene (as the camera first saw it), not on a moving screen."""
+        return self.box if self.scene is None else self.scene
 
 
 class Windower:

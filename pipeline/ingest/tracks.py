@@ -63,12 +63,6 @@ class PersonTrack:
     aspects: list[float] = field(default_factory=list)
     inside: int = 0  # frames in which its box lay within a longer track's box
     region: np.ndarray | None = None  # running average of the crop region
-    # frame index → its box in the scene's fixed view, for the frames in which the camera had moved (pan, shake)
-    placed: dict[int, np.ndarray] = field(default_factory=dict)
-
-    def scene_box(self, item: FrameItem) -> np.ndarray:
-        """Where an item's box lies in the scene (as the camera first saw it), not on a moving screen."""
-        return self.placed.get(item.index, item.box)
 
     @property
     def first(self) -> int:
@@ -160,7 +154,7 @@ def _handed_on(ended: PersonTrack, live: dict[int, PersonTrack], within: int, si
         if not (ended.first < t.first <= last.index + within and t.last > last.index):
             continue  # it must begin after the ended one and go on beyond it
         near = next(it for it in t.items if it.index > last.index)  # where the ended one stops
-        if near.index - last.index > within or _overlap(t.scene_box(near), ended.scene_box(last)) < 0.6:
+        if near.index - last.index > within or _overlap(near.scene_box(), last.scene_box()) < 0.6:
             continue
         # While both were seen, one lay over the other (a blob and its fragment), not beside it (two people);
         # never seen together, one must not have left at the edge where the other came in.
@@ -170,7 +164,6 @@ def _handed_on(ended: PersonTrack, live: dict[int, PersonTrack], within: int, si
         if (both and np.mean(both) < 0.8) or came_in:
             continue
         keep = [k for k, it in enumerate(ended.items) if it.index < t.first]
-        t.placed.update({k: v for k, v in ended.placed.items() if k < t.first})
         t.items = [ended.items[k] for k in keep] + t.items
         t.fills = [ended.fills[k] for k in keep] + t.fills
         t.aspects = [ended.aspects[k] for k in keep] + t.aspects
@@ -245,8 +238,6 @@ class TrackCutter:
                     t = live[tb.track_id]
                     t.inside += inside
                     self._add(t, i, frame, dets.mask, tb, joints)
-                    if tb.scene is not None:
-                        t.placed[i] = tb.scene
                     last_seen[tb.track_id] = i
                     if len(t.items) >= MAX_TRACK_FRAMES:
                         segments[tb.track_id] = t.segment + 1
@@ -290,7 +281,7 @@ class TrackCutter:
         t.aspects.append(float(h / max(w, 1.0)))
         t.fills.append(fill)
         j = joints_to_crop(joints[i], t.region, self.size) if joints is not None and i < len(joints) else None
-        t.items.append(FrameItem(i, crop, box, tb.detected, sil, j))
+        t.items.append(FrameItem(i, crop, box, tb.detected, sil, j, tb.scene))
 
     def _finish(self, rec: dict[str, Any], t: PersonTrack) -> TrackResult:
         cfg = self.cfg

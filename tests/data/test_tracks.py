@@ -249,11 +249,9 @@ def _stretch(track_id: int, frames: range, scene_x: float, pan: float, stays_on_
         scene = np.float32([scene_x + (pan * i if stays_on_screen else 0), 50, 0, 140])
         scene[2] = scene[0] + 30
         screen = scene - np.float32([pan * i, 0, pan * i, 0])
-        t.items.append(FrameItem(i, np.zeros((64, 64, 3), np.uint8), screen, True, None, None))
+        t.items.append(FrameItem(i, np.zeros((64, 64, 3), np.uint8), screen, True, None, None, scene if pan else None))
         t.fills.append(0.6)
         t.aspects.append(3.0)
-        if pan:
-            t.placed[i] = scene
     return t
 
 
@@ -270,7 +268,8 @@ def test_a_lost_track_is_handed_on_only_to_one_in_the_same_place_of_the_scene(pa
     assert _handed_on(ended, {2: newer}, within=38, size=(320, 240)) is handed
     assert (newer.track_id, newer.first) == ((1, 0) if handed else (2, 50))
     if handed:  # the older frames keep their places in the scene
-        assert sorted(newer.placed) == ([*range(0, 30), *range(50, 90)] if pan else [])
+        placed = [it.index for it in newer.items if it.scene is not None]
+        assert placed == ([*range(0, 30), *range(50, 90)] if pan else [])
 
 
 def test_someone_coming_in_where_another_left_the_view_gets_a_track_id_of_their_own(tmp_path):
