@@ -22,7 +22,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def videos(local_model) -> dict[str, list[Path]]:
     """The tiny synthetic archive's normal walks by subject."""
     root = local_model.parent.parent  # tmp dirs: .../models0/model → look beside for the archive
-    found = sorted(Path(p) for p in root.glob("train-data*/synth/videos/*.mp4"))
+    # train-data* also matches pytest's `train-datacurrent` link to the same folder: each file once
+    found = sorted({Path(p).resolve() for p in root.glob("train-data*/synth/videos/*.mp4")})
     by: dict[str, list[Path]] = {}
     for v in found:
         if "-nm-" not in v.name:
