@@ -1,7 +1,8 @@
 """Where the demo's training steps spend their time, in one process, side by side. Stage 2: the demo preset's
-GaitNN (three branches), batch 16, T=24 frames of HumanPoseNN features (16×16×32): one branch's per-frame
-encoder, one branch's LSTM, the whole classifier in float32 and in mixed bfloat16. Stage 1: HumanPoseNN, batch
-64 of 64×64 frames, in float32 and in mixed bfloat16. Ratios, not seconds, are what a shared machine keeps.
+GaitNN (three branches, a stride-2 first conv), batch 16, T=24 frames of HumanPoseNN features (16×16×32): one
+branch's per-frame encoder, one branch's LSTM, the whole classifier in float32 and in mixed bfloat16, and at
+stride 1 (the preset before). Stage 1: HumanPoseNN, batch 64 of 64×64 frames, in float32 and in mixed bfloat16.
+Ratios, not seconds, are what a shared machine keeps.
 
     .venv/bin/python bench/bench_train_step.py [--steps 30]
 """
@@ -60,7 +61,7 @@ def main() -> None:
     rows: dict[str, float] = {}
 
     inp = keras.Input((None, 16, 16, 32))
-    per_frame = _frame_encoder((16, 16, 32), c.descriptor, c.blocks, 16)
+    per_frame = _frame_encoder((16, 16, 32), c.descriptor, c.blocks, 16, stride=c.gait_stride)
     encoder = keras.Model(inp, keras.layers.TimeDistributed(per_frame)(inp))
     rows["one branch's per-frame encoder"] = _timed(_train_step(encoder, feats), args.steps)
     seq = keras.Input((None, c.descriptor))
@@ -68,14 +69,26 @@ def main() -> None:
     rows["one branch's LSTM"] = _timed(_train_step(lstm, tf.random.uniform((16, 24, c.descriptor))), args.steps)
 
     labels = tf.random.uniform((16,), 0, 36, dtype=tf.int32)
-    for policy in ("float32", "mixed_bfloat16"):
+    for policy, stride, name in (
+        ("float32", c.gait_stride, "float32"),
+        ("mixed_bfloat16", c.gait_stride, "mixed_bfloat16"),
+        ("float32", 1, "float32, stride 1"),
+    ):
         keras.mixed_precision.set_global_policy(policy)
         net = build_gait_net(
-            (16, 16, 32), c.rnn, c.rnn_layers, c.units, c.descriptor, c.embedding, c.blocks, branches=c.branches
+            (16, 16, 32),
+            c.rnn,
+            c.rnn_layers,
+            c.units,
+            c.descriptor,
+            c.embedding,
+            c.blocks,
+            branches=c.branches,
+            stride=stride,
         )
         clf = build_gait_classifier(net, 36, dropout=c.dropout, margin=c.margin, branches=c.branches)
         clf.compile(optimizer=keras.optimizers.Adam(3e-4), loss=am_softmax_loss(c.margin))
-        rows[f"the classifier, {c.branches} branches, {policy}"] = _timed(
+        rows[f"the classifier, {c.branches} branches, {name}"] = _timed(
             lambda clf=clf: clf.train_on_batch(feats, labels), args.steps
         )
     frames, maps = tf.random.uniform((64, 64, 64, 3)), tf.random.uniform((64, 32, 32, 16))

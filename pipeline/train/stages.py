@@ -130,6 +130,7 @@ class GaitStage(Stage):
             cfg.embedding,
             cfg.blocks,
             branches=cfg.branches,
+            stride=cfg.gait_stride,
         )
         if frozen:
             product = gnet

@@ -414,3 +414,29 @@ def test_branch_heads_each_get_the_margin_loss(tmp_path):
         build_gait_classifier(net, num_classes=5, branches=2)
     with pytest.raises(ValueError, match="branches"):
         TrainConfig(branches=2)  # the default head is the plain softmax
+
+
+def test_strided_gait_net_works_on_a_smaller_map(tmp_path):
+    net = build_gait_net((8, 8, 16), stride=2, **SMALL_GAIT)
+    encoder = net.get_layer("per_frame").layer
+    assert encoder.get_layer("gait_in_elu").output_shape == (None, 4, 4, 32)  # 2×2 blocks, 2× the channels
+    assert encoder.get_layer("flatten").output_shape == (None, 4 * 4 * 32)
+    assert build_gait_net((8, 8, 16), **SMALL_GAIT).get_layer("per_frame").layer.get_layer(
+        "gait_in_elu"
+    ).output_shape == (None, 8, 8, 16)  # stride 1 is the network as it was
+    x = rand(2, 3, 8, 8, 16, seed=7)
+    emb = net.predict(x, verbose=0)
+    assert emb.shape == (2, 16)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, rtol=1e-5)
+    y = x.copy()
+    y[..., 0::2, 0::2, :] += 0.25
+    y[..., 1::2, 1::2, :] -= 0.25  # the block means stay, where in the block the response is moves
+    assert not np.allclose(net.predict(y, verbose=0), emb, atol=1e-4)
+    save_model(net, tmp_path / "s.keras")
+    np.testing.assert_allclose(load_model(tmp_path / "s.keras").predict(x, verbose=0), emb, atol=1e-6)
+    odd = build_gait_net((16, 11, 16), stride=2, **SMALL_GAIT)  # 64×44 crops: the last column padded
+    assert odd.get_layer("per_frame").layer.get_layer("gait_in_elu").output_shape == (None, 8, 6, 32)
+    with pytest.raises(ValueError, match="stride"):
+        build_gait_net((8, 8, 16), stride=0, **SMALL_GAIT)
+    with pytest.raises(ValueError, match="gait_stride"):
+        TrainConfig(gait_stride=0)

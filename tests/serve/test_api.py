@@ -27,6 +27,16 @@ def _post_video(url: str, path: Path, **kw) -> requests.Response:
     return requests.post(url, data=path.read_bytes(), headers={"Content-Type": "video/mp4"}, timeout=120, **kw)
 
 
+def _enrolled(server: str) -> list[str]:
+    return [i["name"] for i in requests.get(f"{server}/identities", headers=AUTH, timeout=30).json()["identities"]]
+
+
+def _erase(server: str, names: list[str]) -> None:
+    """The registry is the session's: a test that enrols people erases them, so that no later test meets them."""
+    for name in names:
+        requests.delete(f"{server}/identities/{quote(name, safe='')}", headers=AUTH, timeout=30)
+
+
 def test_health_and_docs(server):
     h = requests.get(f"{server}/health", timeout=30).json()
     assert h["status"] == "ok" and h["admin"] is True and h["model_version"]
@@ -55,9 +65,8 @@ def test_enrol_identify_delete(server, videos):
     people = sorted(videos)[:2]
     try:
         _enrol_identify_delete(server, videos, people)
-    finally:  # the registry is the session's: leave it as found, so that no later test meets these people
-        for person in people:
-            requests.delete(f"{server}/identities/{person}", headers=AUTH, timeout=30)
+    finally:
+        _erase(server, people)
 
 
 def _enrol_identify_delete(server: str, videos: dict[str, list[Path]], people: list[str]) -> None:
@@ -66,8 +75,7 @@ def _enrol_identify_delete(server: str, videos: dict[str, list[Path]], people: l
         r = requests.post(f"{server}/identities", data={"name": person}, files=files, headers=AUTH, timeout=120)
         assert r.status_code == 201, r.text
         assert r.json()["identity"] == person and r.json()["vectors"] >= 2
-    listed = requests.get(f"{server}/identities", headers=AUTH, timeout=30).json()
-    assert {i["name"] for i in listed["identities"]} == set(people)
+    assert set(_enrolled(server)) == set(people)
 
     probe = videos[people[0]][2]
     r = _post_video(f"{server}/identify?top_k=2", probe)
@@ -103,18 +111,18 @@ def test_identify_answers_each_person_of_a_two_person_clip(server, videos, tmp_p
     answer is unambiguous even for the tests' tiny model, provided nobody else is enrolled: its vectors of two
     people differ by a cosine of about 0.01, and a third person left in the session's registry by the test above
     (enrolled from two walks) was once nearer to the left walker than their own walk (0.998)."""
-    assert not requests.get(f"{server}/identities", headers=AUTH, timeout=30).json()["identities"]
+    assert not _enrolled(server), f"enrolled before this test: {_enrolled(server)}"
     left_subject, right_subject = sorted(videos)[3], sorted(videos)[4]
     walks = {}
-    for name, subject in (("pair-left", left_subject), ("pair-right", right_subject)):
-        walks[name] = [v for v in videos[subject] if v.stem.endswith("090")][-1]
-        files = [("video", (walks[name].name, walks[name].read_bytes(), "video/mp4"))]
-        r = requests.post(f"{server}/identities", data={"name": name}, files=files, headers=AUTH, timeout=120)
-        assert r.status_code == 201, r.text
-    left, right = read_frames(walks["pair-left"]), read_frames(walks["pair-right"])
-    width = left[0].shape[1]
-    clip = write_video(tmp_path / "two.mp4", [np.hstack([a, b]) for a, b in zip(left, right, strict=False)])
     try:
+        for name, subject in (("pair-left", left_subject), ("pair-right", right_subject)):
+            walks[name] = [v for v in videos[subject] if v.stem.endswith("090")][-1]
+            files = [("video", (walks[name].name, walks[name].read_bytes(), "video/mp4"))]
+            r = requests.post(f"{server}/identities", data={"name": name}, files=files, headers=AUTH, timeout=120)
+            assert r.status_code == 201, r.text
+        left, right = read_frames(walks["pair-left"]), read_frames(walks["pair-right"])
+        width = left[0].shape[1]
+        clip = write_video(tmp_path / "two.mp4", [np.hstack([a, b]) for a, b in zip(left, right, strict=False)])
         r = _post_video(f"{server}/identify?top_k=3", clip)
         assert r.status_code == 200, r.text
         people = r.json()["people"]
@@ -133,8 +141,7 @@ def test_identify_answers_each_person_of_a_two_person_clip(server, videos, tmp_p
         r = requests.post(f"{server}/identities", data={"name": "two"}, files=files, headers=AUTH, timeout=120)
         assert r.status_code == 422 and "2 people" in r.json()["error"]
     finally:
-        for name in walks:
-            requests.delete(f"{server}/identities/{name}", headers=AUTH, timeout=30)
+        _erase(server, list(walks))
 
 
 def test_every_enrolled_name_can_be_erased(server, server_args, videos):
@@ -173,7 +180,7 @@ def test_every_enrolled_name_can_be_erased(server, server_args, videos):
     assert delete(f"?id={ids['../ann']}").status_code == 404
     for bad in ("", "?id=", "?id=abc", "?id=99999999999999999999999", "/"):
         assert delete(bad).status_code in (404, 422), bad
-    left = {p["name"] for p in requests.get(f"{server}/identities", headers=AUTH, timeout=30).json()["identities"]}
+    left = set(_enrolled(server))
     assert "ann" in left and not left & {"ann/b", "c/d", "x%2Fy", "../ann"}
 
     registry = Registry(server_args.registry_url, "any")
