@@ -75,17 +75,7 @@ def main() -> None:
         ("float32", 1, "float32, stride 1"),
     ):
         keras.mixed_precision.set_global_policy(policy)
-        net = build_gait_net(
-            (16, 16, 32),
-            c.rnn,
-            c.rnn_layers,
-            c.units,
-            c.descriptor,
-            c.embedding,
-            c.blocks,
-            branches=c.branches,
-            stride=stride,
-        )
+        net = build_gait_net((16, 16, 32), **c.with_changes(gait_stride=stride).gait_net_options())
         clf = build_gait_classifier(net, 36, dropout=c.dropout, margin=c.margin, branches=c.branches)
         clf.compile(optimizer=keras.optimizers.Adam(3e-4), loss=am_softmax_loss(c.margin))
         rows[f"the classifier, {c.branches} branches, {name}"] = _timed(

@@ -123,6 +123,20 @@ class TrainConfig:
     def with_changes(self, **changes: Any) -> TrainConfig:
         return replace(self, **changes)
 
+    def gait_net_options(self) -> dict[str, Any]:
+        """`models.gait.build_gait_net`'s arguments after the feature shape: one place, for every stage that
+        builds a GaitNN."""
+        return {
+            "rnn": self.rnn,
+            "rnn_layers": self.rnn_layers,
+            "units": self.units,
+            "descriptor": self.descriptor,
+            "embedding": self.embedding,
+            "blocks": self.blocks,
+            "branches": self.branches,
+            "stride": self.gait_stride,
+        }
+
 
 PRESETS: dict[str, TrainConfig] = {
     # CPU, minutes: smaller recurrent and embedding sizes than the paper's 512, same architecture.

@@ -24,17 +24,7 @@ def _recurrent_net(cfg: TrainConfig, hw: tuple[int, int]) -> Any:
 
     encoder = silhouette.build_silhouette_encoder(hw, cfg.feature_channels)
     fshape = (hw[0] // 4, hw[1] // 4, cfg.feature_channels)
-    gnet = gait.build_gait_net(
-        fshape,
-        cfg.rnn,
-        cfg.rnn_layers,
-        cfg.units,
-        cfg.descriptor,
-        cfg.embedding,
-        cfg.blocks,
-        branches=cfg.branches,
-        stride=cfg.gait_stride,
-    )
+    gnet = gait.build_gait_net(fshape, **cfg.gait_net_options())
     embedder = gait.build_embedder(encoder, gnet, (*hw, 1))
     parts = keras.layers.Reshape((cfg.branches, -1), name="parts")(embedder.output)
     return keras.Model(embedder.inputs, {"parts": parts, "embedding": embedder.output}, name="gaitnn_parts")

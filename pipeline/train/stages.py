@@ -121,17 +121,7 @@ class GaitStage(Stage):
         hw = (size[1], size[0])  # the model builders take (height, width)
         frozen = spec.get("features_shape")  # stage 1 frozen and run once (train/features.py): GaitNN alone
         fshape = tuple(frozen) if frozen else (size[1] // 4, size[0] // 4, cfg.feature_channels)
-        gnet = gait.build_gait_net(
-            fshape,
-            cfg.rnn,
-            cfg.rnn_layers,
-            cfg.units,
-            cfg.descriptor,
-            cfg.embedding,
-            cfg.blocks,
-            branches=cfg.branches,
-            stride=cfg.gait_stride,
-        )
+        gnet = gait.build_gait_net(fshape, **cfg.gait_net_options())
         if frozen:
             product = gnet
         else:
