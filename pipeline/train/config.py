@@ -155,10 +155,8 @@ PRESETS: dict[str, TrainConfig] = {
         # people's NM rank-1 88-93% where the longer one gave 94-97% (docs/training.md).
         margin=0.5,
         branches=3,
-        # GaitNN's per-frame encoders on 8×8×64 maps (a stride-2 first conv) instead of 16×16×32: GaitNN epochs
-        # 17-18 s instead of 25, held-out rank-1 inside the run-to-run spread; averaging 2×2 cells instead cost BG
-        # 9 points (docs/benchmarks.md).
-        gait_stride=2,
+        # `gait_stride: 2` (encoders on 8×8×64 maps) trains 3-4 minutes faster, but in three runs held-out NM and CL
+        # rank-1 came out 1-1.5 points under this preset's mean (docs/benchmarks.md), so it is not the default.
         pose=StageConfig(epochs=10, batch_size=64, learning_rate=2e-3),
         gait=StageConfig(epochs=20, batch_size=16, learning_rate=3e-4, patience=5),
         presence=StageConfig(epochs=3, batch_size=64, learning_rate=1e-3, patience=3),
