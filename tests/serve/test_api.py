@@ -111,7 +111,8 @@ def test_identify_answers_each_person_of_a_two_person_clip(server, videos, tmp_p
     answer is unambiguous even for the tests' tiny model, provided nobody else is enrolled: its vectors of two
     people differ by a cosine of about 0.01, and a third person left in the session's registry by the test above
     (enrolled from two walks) was once nearer to the left walker than their own walk (0.998)."""
-    assert not _enrolled(server), f"enrolled before this test: {_enrolled(server)}"
+    before = _enrolled(server)
+    assert not before, f"enrolled before this test: {before}"
     left_subject, right_subject = sorted(videos)[3], sorted(videos)[4]
     walks = {}
     try:
