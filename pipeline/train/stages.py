@@ -70,13 +70,23 @@ class Stage:
         """After fitting, before the final checkpoint: nothing by default."""
 
 
-def _to_tf_options(batch_size: int, shuffle: bool) -> dict[str, Any]:
+def _to_tf(data: Any, features: str, labels: str, batch_size: int, shuffle: bool) -> Any:
+    """A Ray Dataset (or a worker's shard) as a tf.data.Dataset of (features, labels) batches, tf.data's
+    autotuning off.
+
+    Keras makes a new iterator over it every epoch and destroys the last one. With autotuning on, destroying it
+    can wait for the tuning thread's sleep, which grows toward a minute as the iterator lives: idle CPU between
+    epochs (bench/bench_epoch_gap.py). These pipelines only cast and scale: nothing to tune."""
+    import tensorflow as tf
+
     kwargs: dict[str, Any] = {"batch_size": batch_size, "drop_last": True}
     if shuffle:
         # A new order every epoch (no seed), on top of the one global shuffle of data.gait_dataset: SGD
         # over the same order every epoch generalised worse to held-out people in the demo.
         kwargs.update(local_shuffle_buffer_size=1024)
-    return kwargs
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return data.to_tf(features, labels, **kwargs).with_options(options)
 
 
 class PoseStage(Stage):
@@ -99,7 +109,7 @@ class PoseStage(Stage):
         import tensorflow as tf
 
         size = tuple(spec["input_size"])
-        ds = data.to_tf("image", "joints", **_to_tf_options(batch_size, shuffle))
+        ds = _to_tf(data, "image", "joints", batch_size, shuffle)
         hsize = (size[0] // 2, size[1] // 2)
         return ds.map(lambda x, j: (tf.cast(x, tf.float32) / 255.0, heatmap_targets(j, size, hsize, cfg.heatmap_sigma)))
 
@@ -143,7 +153,7 @@ class GaitStage(Stage):
     def dataset(self, data: Any, batch_size: int, spec: dict[str, Any], cfg: TrainConfig, shuffle: bool) -> Any:
         import tensorflow as tf
 
-        ds = data.to_tf("clip", "label", **_to_tf_options(batch_size, shuffle))
+        ds = _to_tf(data, "clip", "label", batch_size, shuffle)
         scale = clip_scale(spec)
         if shuffle and cfg.gait_train_frames > 0:
             ds = ds.map(lambda x, y: (random_frames(x, cfg.gait_train_frames), y))
@@ -210,7 +220,7 @@ class PresenceStage(Stage):
     def dataset(self, data: Any, batch_size: int, spec: dict[str, Any], cfg: TrainConfig, shuffle: bool) -> Any:
         import tensorflow as tf
 
-        ds = data.to_tf("image", "label", **_to_tf_options(batch_size, shuffle))
+        ds = _to_tf(data, "image", "label", batch_size, shuffle)
         return ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y))
 
 

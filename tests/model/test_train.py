@@ -141,3 +141,29 @@ def test_random_frames_are_a_run_of_the_clip():
         np.testing.assert_array_equal(out, clips[:, start : start + 5])  # the same run for the whole batch
     assert starts == {0, 1, 2, 3}  # every start happens
     assert random_frames(tf.constant(clips), 20).shape == clips.shape  # longer than the clip: the whole clip
+
+
+def test_stage_datasets_batch_their_rows_with_tf_data_autotuning_off(ray_local):
+    """Keras makes a new iterator over a stage's dataset every epoch; with tf.data's autotuning on, destroying the
+    last one can wait for its tuning thread's sleep: idle CPU between epochs (bench/bench_epoch_gap.py)."""
+    from pipeline.train.stages import STAGES
+
+    rng = np.random.default_rng(0)
+
+    def image() -> np.ndarray:
+        return rng.integers(0, 256, (32, 32, 3), np.uint8)
+
+    rows = {
+        "pose": [{"image": image(), "joints": rng.uniform(0, 31, (16, 3)).astype(np.float32)} for _ in range(6)],
+        "gait": [{"clip": np.stack([image() for _ in range(8)]), "label": i % 3} for i in range(6)],
+        "presence": [{"image": image(), "label": i % 2} for i in range(6)],
+    }
+    spec = {"input_size": [32, 32]}
+    for name, items in rows.items():
+        for shuffle in (True, False):
+            ds = STAGES[name].dataset(ray_local.data.from_items(items), 4, spec, TINY, shuffle=shuffle)
+            assert ds.options().autotune.enabled is False, name
+            batches = list(ds)
+            assert len(batches) == 1, name  # 6 rows in batches of 4, the partial one dropped
+            x, _ = batches[0]
+            assert x.shape[0] == 4 and x.dtype.name == "float32" and float(np.max(x)) <= 1.0, name
