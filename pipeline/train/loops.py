@@ -99,13 +99,13 @@ def stage_loop(config: dict[str, Any], session: Any = None) -> None:
         pass  # already initialised in this process (local mode after an earlier stage)
     keras.utils.set_random_seed(cfg.seed)
     keras.mixed_precision.set_global_policy(precision_policy(cfg.mixed_precision))
-    # MultiWorkerMirroredStrategy only when there are others to agree with. Under it Keras reads each epoch
+    # MultiWorkerMirroredStrategy only with other workers (session.distributed). Under it Keras reads each epoch
     # through a multi-device iterator whose per-device pipeline tf.data autotunes whatever the dataset's options
     # say, and destroying it at the epoch's end waited for the tuning thread's sleep: 8 to 17 s of idle CPU after
-    # 4 to 8 of the demo's 20 GaitNN epochs (gdb: RootDataset::Iterator::~Iterator joining Model::OptimizeLoop;
-    # docs/training.md). One worker needs no collectives: it reads the stage's own dataset, autotuning off.
-    distributed = session.distributed and session.world_size > 1
-    strategy = tf.distribute.MultiWorkerMirroredStrategy() if distributed else tf.distribute.get_strategy()
+    # 4 to 8 of the demo's 20 GaitNN epochs, when one worker trained under it too (gdb: RootDataset::Iterator::
+    # ~Iterator joining Model::OptimizeLoop; docs/training.md). Alone, a worker reads the stage's own dataset,
+    # autotuning off.
+    strategy = tf.distribute.MultiWorkerMirroredStrategy() if session.distributed else tf.distribute.get_strategy()
     with strategy.scope():
         model, product = stage.build(cfg, spec)
     _, clone = stage.build(cfg, spec)  # outside the strategy: for local validation measures
@@ -131,7 +131,7 @@ def stage_loop(config: dict[str, Any], session: Any = None) -> None:
             checkpoint_callback(session, product, clone, model.optimizer, history, initial_epoch),
             kill_callback(config.get("crash"), session.world_rank),  # tests only: None unless asked
             # after the checkpoint, so that the epoch it measures is in the history
-            _TimeBudget.make(cfg.max_train_minutes, history, distributed) if cfg.max_train_minutes else None,
+            _TimeBudget.make(cfg.max_train_minutes, history, session.distributed) if cfg.max_train_minutes else None,
         )
         if cb is not None
     ]

@@ -46,9 +46,8 @@ class LocalSession:
 
 
 class RaySession:
-    """Inside a Ray Train worker."""
-
-    distributed = True
+    """Inside a Ray Train worker. `distributed` (collectives, MultiWorkerMirroredStrategy) only with two or more
+    workers: one has no one to agree with (loops.stage_loop says what the strategy cost it)."""
 
     def __init__(self, storage_path: str | None = None, name: str | None = None, streaming: bool = False) -> None:
         import ray.train
@@ -58,6 +57,7 @@ class RaySession:
         ctx = ray.train.get_context()
         self.world_rank = ctx.get_world_rank()
         self.world_size = ctx.get_world_size()
+        self.distributed = self.world_size > 1
 
     def dataset(self, name: str) -> Any:
         import ray.train
