@@ -142,6 +142,12 @@ class Gallery:
         if tmp != final:
             self.fs.move(tmp, final)
 
+    def read_table(self, name: str) -> pa.Table | None:
+        path = _join(self.root, name)
+        if self.fs.get_file_info(path).type == pafs.FileType.NotFound:
+            return None
+        return pq.read_table(path, filesystem=self.fs)
+
     def read_json(self, name: str) -> dict[str, Any] | None:
         path = _join(self.root, name)
         if self.fs.get_file_info(path).type == pafs.FileType.NotFound:

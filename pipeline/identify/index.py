@@ -7,7 +7,8 @@
 
 Resumable and idempotent: a sequence is keyed by its id (the source's path) and a hash of its content; a run
 skips the keys already committed for its model version, so a re-run adds no row and a run after a crash picks
-up where the last committed part ended. Inputs that fail end in GALLERY/errors.parquet.
+up where the last committed part ended. Inputs that fail end in GALLERY/errors.parquet, and so does each person
+track of footage refused for its quality; the summary counts every track found.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pipeline.common.storage import resolve
 from pipeline.identify.embed import ClipEmbedder, mean_vector, vector_column
 from pipeline.identify.gallery import MEAN_ROW, Gallery, gallery_schema
 from pipeline.ingest.config import PreprocessConfig
-from pipeline.ingest.errors import ERRORS_SCHEMA, OutcomeLog
+from pipeline.ingest.errors import ERRORS_SCHEMA, OutcomeLog, error_lines, input_tracks, track_counts, track_errors
 from pipeline.ingest.layouts import discover
 from pipeline.ingest.manifest import manifest_to_table
 from pipeline.ingest.preprocess import auto_sequences_per_task, process_batch
@@ -47,7 +48,8 @@ class IndexSummary:
     failed: int
     clips: int
     seconds: float
-    errors: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)  # the inputs that failed, then refused tracks
+    tracks: dict[str, int] = field(default_factory=dict)  # footage: person tracks found, indexed, dropped (why)
 
     def lines(self) -> list[str]:
         rate = f" ({self.indexed / self.seconds:.2f} sequences/s)" if self.seconds > 0 and self.indexed else ""
@@ -56,11 +58,14 @@ class IndexSummary:
             f"indexed + {self.failed} failed; {self.clips} clip vectors in {self.seconds:.1f} s{rate} → {self.out} "
             f"(model {self.model_version})"
         ]
-        for e in self.errors[:10]:
-            out.append(f"  failed: {e['source']}: [{e['stage']}] {e['error_type']}: {e['message']}")
-        if len(self.errors) > 10:
-            out.append(f"  … and {len(self.errors) - 10} more in errors.parquet")
-        return out
+        if self.tracks:
+            t = self.tracks
+            out.append(
+                f"  person tracks: {t['found']} found = {t['kept']} indexed + {t['short']} too short + "
+                f"{t['low_quality']} of low quality (in errors.parquet) + {t['not_chosen']} not chosen "
+                "(a labelled source is one person)"
+            )
+        return out + error_lines(self.errors)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "errors"} | {"errors": len(self.errors)}
@@ -147,6 +152,15 @@ def expected_sequences(outcome: dict[str, Any]) -> dict[str, int]:
     return {outcome["sequence_id"]: outcome["clips"]}
 
 
+def _kept_track_errors(gallery: Gallery, sources: set[str]) -> list[dict[str, Any]]:
+    """The refused person tracks of inputs this run skipped (indexed before, unchanged), from the last run's
+    errors.parquet: a re-run rewrites the table and must not lose them."""
+    last = gallery.read_table("errors.parquet")
+    if last is None or not sources or "track_id" not in last.column_names:
+        return []
+    return [e for e in last.to_pylist() if e["track_id"] is not None and e["source"] in sources]
+
+
 def _to_table(rows: list[dict[str, Any]], dim: int) -> pa.Table:
     schema = gallery_schema(dim)
     cols = {f.name: [r.get(f.name) for r in rows] for f in schema if f.name != "embedding"}
@@ -203,7 +217,7 @@ def index_archive(
 
     items = [{"record": json.dumps(manifest_to_table([r]).to_pylist()[0])} for r in records]
     todo: dict[str, dict[str, Any]] = {}  # input's sequence_id → record (with its content hash)
-    skipped = 0
+    skipped, skipped_sources = 0, set()
     if items:
         blocks = max(1, min(len(items), 4 * int(ray.cluster_resources().get("CPU", 1))))
         hashed = (
@@ -226,6 +240,7 @@ def index_archive(
                 )
             elif (rec["sequence_id"], row["content_hash"]) in done:
                 skipped += 1
+                skipped_sources.add(rec["source"])
             else:
                 todo[rec["sequence_id"]] = rec | {"content_hash": row["content_hash"]}
 
@@ -233,6 +248,7 @@ def index_archive(
     pending: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)  # sequence → clip_index → row
     outcomes: dict[str, dict[str, Any]] = {}
     ready: list[list[dict[str, Any]]] = []  # complete sequences waiting to be committed
+    tracks: list[dict[str, Any]] = []  # every person track of the footage indexed, kept or dropped
     indexed = clips = 0
     dim = 0
 
@@ -248,6 +264,7 @@ def index_archive(
             if any(len(pending.get(sid, {})) != n for sid, n in promised.items()):
                 continue
             rec = todo.pop(input_id)
+            tracks.extend(input_tracks(input_id, rec["source"], outcomes[input_id]))
             for sid in promised:
                 rows = list(pending.pop(sid).values())
                 ready.append(_sequence_rows(rows, (sid, rec["content_hash"]), info.version, time.time_ns(), input_id))
@@ -298,14 +315,18 @@ def index_archive(
             # A sequence without an outcome, or whose clips did not all arrive, must not pass silently.
             raise RuntimeError(f"{rec['source']}: no complete result (outcome {o}, {len(pending.get(sid, {}))} clips)")
         errors.append({k: o[k] for k in ("sequence_id", "source", "stage", "error_type", "message")})
-    gallery.write_table("errors.parquet", pa.Table.from_pylist(errors, schema=ERRORS_SCHEMA))
     discovered = len(records) + len(discovery_errors)
     if discovered != indexed + skipped + len(errors):
         raise RuntimeError(
             f"tally mismatch: {discovered} ≠ {indexed} indexed + {skipped} skipped + {len(errors)} failed"
         )
+    failed = len(errors)
+    errors += track_errors(tracks)  # an input indexed, one of its people refused: named, with the reason
+    errors += _kept_track_errors(gallery, skipped_sources)
+    gallery.write_table("errors.parquet", pa.Table.from_pylist(errors, schema=ERRORS_SCHEMA))
+    seconds = time.perf_counter() - t0
     summary = IndexSummary(
-        out, info.version, discovered, skipped, indexed, len(errors), clips, time.perf_counter() - t0, errors
+        out, info.version, discovered, skipped, indexed, failed, clips, seconds, errors, track_counts(tracks)
     )
     gallery.write_json(
         "_gallery.json",

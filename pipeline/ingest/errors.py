@@ -70,3 +70,46 @@ class OutcomeLog:
 
     def all(self) -> dict[str, dict[str, Any]]:
         return self.outcomes
+
+
+# -- person tracks of footage: what `gait preprocess` and `gait index` both report ---------------------------
+def input_tracks(input_id: str, source: str, outcome: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per person track an input's footage gave (kept, too short, of low quality or not chosen), with
+    the input it came from: the rows of tracks.parquet."""
+    return [{"input_id": input_id, "source": source, **t} for t in outcome.get("tracks") or []]
+
+
+def track_errors(tracks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Error rows for the tracks refused for their quality: each names its source, its track and why."""
+    return [
+        {
+            "sequence_id": t["sequence_id"],
+            "source": t["source"],
+            "stage": "quality",
+            "error_type": "LowQualityTrack",
+            "message": f"track {t['track_id']} (frames {t['first_frame']}–{t['last_frame']}): {t['reason']}",
+            "track_id": t["track_id"],
+        }
+        for t in tracks
+        if t["dropped"] == "low_quality"
+    ]
+
+
+def track_counts(tracks: list[dict[str, Any]]) -> dict[str, int]:
+    """Person tracks found, kept, and dropped by reason; empty when no input was footage."""
+    counts = {"found": len(tracks), "kept": 0, "short": 0, "low_quality": 0, "not_chosen": 0}
+    for t in tracks:
+        counts[t["dropped"] or "kept"] += 1
+    return counts if tracks else {}
+
+
+def error_lines(errors: list[dict[str, Any]], shown: int = 10) -> list[str]:
+    """A summary's lines for its error rows: an input that failed, or one person track of an input that was
+    written but refused (`track_id` set), so that the counts above them read right."""
+    out = []
+    for e in errors[:shown]:
+        what = "failed" if e.get("track_id") is None else "dropped"
+        out.append(f"  {what}: {e['source']}: [{e['stage']}] {e['error_type']}: {e['message']}")
+    if len(errors) > shown:
+        out.append(f"  … and {len(errors) - shown} more in errors.parquet")
+    return out

@@ -25,7 +25,16 @@ import pyarrow.parquet as pq
 from pipeline import __version__
 from pipeline.common.storage import replace_dir, resolve
 from pipeline.ingest.config import PreprocessConfig
-from pipeline.ingest.errors import ERRORS_SCHEMA, IngestError, Outcome, OutcomeLog
+from pipeline.ingest.errors import (
+    ERRORS_SCHEMA,
+    IngestError,
+    Outcome,
+    OutcomeLog,
+    error_lines,
+    input_tracks,
+    track_counts,
+    track_errors,
+)
 from pipeline.ingest.layouts import discover
 from pipeline.ingest.manifest import manifest_to_table
 from pipeline.ingest.schema import SCHEMA_VERSION, to_table
@@ -65,11 +74,7 @@ class PreprocessSummary:
                 f"{t['low_quality']} of low quality (in errors.parquet) + {t['not_chosen']} not chosen "
                 "(a labelled source is one person)"
             )
-        for e in self.errors[:10]:
-            out.append(f"  failed: {e['source']}: [{e['stage']}] {e['error_type']}: {e['message']}")
-        if len(self.errors) > 10:
-            out.append(f"  … and {len(self.errors) - 10} more in errors.parquet")
-        return out
+        return out + error_lines(self.errors)
 
 
 def process_batch(
@@ -221,7 +226,7 @@ def preprocess(
             if o["error_type"]
         ]
         inputs_failed = len(errors)
-        tracks = track_rows(records, outcomes)
+        tracks = [row for r in records for row in input_tracks(r.sequence_id, r.source, outcomes[r.sequence_id])]
         errors += track_errors(tracks)
         ok = [o for o in outcomes.values() if not o["error_type"]]
         clips = sum(o["clips"] for o in ok)
@@ -272,7 +277,7 @@ def preprocess(
                     "discovered": discovered,
                     "written": len(ok),
                     "failed": inputs_failed,
-                    "tracks": _track_counts(tracks),
+                    "tracks": track_counts(tracks),
                     "clips": clips,
                     "frames": frames,
                     "padded_sequences": sum(1 for o in ok if o["padded"]),
@@ -299,41 +304,8 @@ def preprocess(
         seconds=seconds,
         splits=split_counts,
         errors=errors,
-        tracks=_track_counts(tracks),
+        tracks=track_counts(tracks),
     )
-
-
-def track_rows(records: list[Any], outcomes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """tracks.parquet: one row per person track found in footage (kept, too short, of low quality or not
-    chosen), with the input it came from."""
-    rows = []
-    for rec in records:
-        for t in outcomes[rec.sequence_id].get("tracks") or []:
-            rows.append({"input_id": rec.sequence_id, "source": rec.source, **t})
-    return rows
-
-
-def track_errors(tracks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Error rows for the tracks refused for their quality: each names its source, its track and why."""
-    return [
-        {
-            "sequence_id": t["sequence_id"],
-            "source": t["source"],
-            "stage": "quality",
-            "error_type": "LowQualityTrack",
-            "message": f"track {t['track_id']} (frames {t['first_frame']}–{t['last_frame']}): {t['reason']}",
-            "track_id": t["track_id"],
-        }
-        for t in tracks
-        if t["dropped"] == "low_quality"
-    ]
-
-
-def _track_counts(tracks: list[dict[str, Any]]) -> dict[str, int]:
-    counts = {"found": len(tracks), "kept": 0, "short": 0, "low_quality": 0, "not_chosen": 0}
-    for t in tracks:
-        counts[t["dropped"] or "kept"] += 1
-    return counts if tracks else {}
 
 
 def read_summary(out: str) -> PreprocessSummary | None:

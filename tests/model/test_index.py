@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -19,6 +20,7 @@ from pipeline.identify.gallery import MEAN_ROW, Gallery, read_gallery, vectors
 from pipeline.identify.index import index_archive
 from pipeline.ingest.shards import load_clips
 from pipeline.models.embedding import embed_clips, embed_clips_shared, frame_index
+from tests.data.conftest import read_frames, textured_background, write_video
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,6 +107,53 @@ def test_rerun_adds_zero_rows(clean_gallery, archive, local_model):
     assert again.indexed == 0 and again.skipped == 49 and again.failed == 1
     assert Gallery.at(str(out)).part_files() == parts
     assert _rows(out) == before
+
+
+def test_footage_is_indexed_per_person_and_each_refused_track_is_an_error_row(tiny_shards, local_model, tmp_path):
+    """A clip of two people walking side by side, and beside them something that flickers (seen one frame in
+    three, so its tracks are refused for their quality): a gallery sequence per person with its track and boxes,
+    an error row per refused track, every track counted; a re-run adds nothing and keeps the error rows."""
+    walks = sorted((tiny_shards.parent / "synth" / "videos").glob("*-nm-*-090.mp4"))
+    left, right = read_frames(walks[0]), read_frames(walks[-1])
+    width = left[0].shape[1]
+    background = textured_background(width, left[0].shape[0], 1)
+    flicker = [background.copy() for _ in left]
+    for f, frame in enumerate(flicker):
+        if f % 3 == 0:
+            cv2.rectangle(frame, (50 + f, 20), (70 + f, 80), (20, 20, 200), -1)  # well away from the walkers
+    archive = tmp_path / "footage"
+    archive.mkdir()
+    clip = write_video(archive / "three.mp4", [np.hstack(p) for p in zip(left, right, flicker, strict=False)])
+    out = tmp_path / "g"
+
+    summary = index_archive(str(archive), str(local_model), str(out))
+    t = summary.tracks
+    assert summary.indexed == 1 and summary.failed == 0, summary.lines()
+    assert t["found"] == t["kept"] + t["short"] + t["low_quality"] + t["not_chosen"] and t["low_quality"] >= 1, t
+    means = read_gallery(str(out)).to_pylist()
+    means = [r for r in means if r["clip_index"] == MEAN_ROW]
+    assert len(means) == t["kept"] and len({r["track_id"] for r in means}) == t["kept"]
+    assert all(r["source"] == str(clip) and r["input_id"] for r in means)
+    for inside in ((0, width), (width, 2 * width)):  # each walker: a sequence of their own, boxes in their half
+        held = []
+        for r in means:
+            boxes = np.array(r["boxes"]).reshape(-1, 5)
+            centre = np.median((boxes[:, 1] + boxes[:, 3]) / 2)
+            if inside[0] < centre < inside[1] and len(boxes) >= len(left) - 3:
+                held.append(r)
+        assert len(held) == 1, (inside, [(r["track_id"], r["first_frame"], r["last_frame"]) for r in means])
+        assert held[0]["first_frame"] == int(np.array(held[0]["boxes"])[0])
+    errors = pq.read_table(out / "errors.parquet").to_pylist()
+    refused = [e for e in errors if e["track_id"] is not None]
+    assert len(errors) == len(refused) == t["low_quality"]
+    assert all(e["source"] == str(clip) and e["error_type"] == "LowQualityTrack" for e in refused)
+    assert any(line.startswith("  person tracks: ") for line in summary.lines())
+    assert [line.split(":")[0] for line in summary.lines()[2:]] == ["  dropped"] * len(refused)
+
+    again = index_archive(str(archive), str(local_model), str(out))
+    assert again.indexed == 0 and again.skipped == 1 and again.clips == 0
+    assert len(read_gallery(str(out))) == t["kept"] + summary.clips
+    assert pq.read_table(out / "errors.parquet").to_pylist() == errors
 
 
 def test_killed_midway_then_rerun_equals_one_clean_run(clean_gallery, archive, local_model, tmp_path):
