@@ -13,7 +13,7 @@ from pipeline.cli.args import add_address_argument, add_config_arguments, from_c
 from pipeline.config import RunConfig
 from pipeline.serve.config import ServeConfig, ServePaths
 from pipeline.serve.stage import start
-from pipeline.serve.watch import LocalIdentifier, RemoteIdentifier, watch
+from pipeline.serve.watch import LocalIdentifier, RemoteIdentifier, WatchSummary, watch
 
 OPTIONS = tuple(f.name for f in fields(ServeConfig))
 
@@ -118,11 +118,13 @@ def run_watch(args: argparse.Namespace) -> int:
 
         registry = args.registry_url or ServeArgs(model_dir=args.model).registry()
         identify = LocalIdentifier(args.model, registry)
+    summary = WatchSummary()
     try:
-        for sighting in watch(args.source, identify, args.window, args.step, args.max_seconds):
+        for sighting in watch(args.source, identify, args.window, args.step, args.max_seconds, summary):
             print(sighting.line(), flush=True)
     except ValueError as exc:
         raise SystemExit(f"gait watch: {exc}") from exc
     except KeyboardInterrupt:
         pass
+    print("\n".join(summary.lines()))
     return 0

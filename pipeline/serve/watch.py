@@ -1,16 +1,18 @@
 """`gait watch SOURCE`: live input. Follows a camera, stream or file over a sliding window of frames and asks
 who is walking: through the HTTP endpoint (`--url`, the window as JPEG frames to /identify, tagged with the
 camera's name for the Dialogflow webhook), or locally with a model and a registry. Prints one line per person
-per window: each window's people are found and tracked, and each is identified on their own.
+per window: each window's people are found and tracked, and each is identified on their own. Windows overlap,
+so a person keeps one number across them (`PersonIds`: their boxes in the shared frames), and the watch ends
+with what it saw of each person (`WatchSummary`).
 """
 
 from __future__ import annotations
 
 import base64
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -30,10 +32,85 @@ class Sighting:
     identity: str
     similarity: float | None
     detail: str = ""
+    person: int | None = None  # the same number in every window that holds the same person
 
     def line(self) -> str:
         sim = "" if self.similarity is None else f" ({self.similarity:.2f})"
-        return f"t={self.t:7.1f}s  {self.identity}{sim}{'  ' + self.detail if self.detail else ''}"
+        who = "" if self.person is None else f"person {self.person}  "
+        return f"t={self.t:7.1f}s  {who}{self.identity}{sim}{'  ' + self.detail if self.detail else ''}"
+
+
+class PersonIds:
+    """Numbers people across overlapping windows. Each window is tracked on its own, so its track ids start
+    anew; consecutive windows share `window - step` frames, and a person of the new window whose boxes in those
+    frames overlap a person's of the last window (mean IoU ≥ `min_iou` over ≥ `min_shared` frames) keeps that
+    person's number. Anyone else is given a new one."""
+
+    def __init__(self, min_iou: float = 0.3, min_shared: int = 3) -> None:
+        self.min_iou, self.min_shared = min_iou, min_shared
+        self.last: dict[int, dict[int, np.ndarray]] = {}  # number → stream frame → box, of the last window
+        self.count = 0
+
+    def assign(self, start: int, people: list[dict[str, Any]]) -> list[int | None]:
+        """Numbers for a window's people (None for an answer without boxes); `start` is the stream frame of the
+        window's first frame, and each person's boxes are [frame in the window, x0, y0, x1, y1]."""
+        import supervision as sv
+
+        paths = [{start + int(b[0]): np.asarray(b[1:5], float) for b in p.get("boxes") or []} for p in people]
+        pairs = []
+        for i, path in enumerate(paths):
+            for number, old in self.last.items():
+                shared = sorted(path.keys() & old.keys())
+                if len(shared) >= self.min_shared:
+                    ious = sv.box_iou_batch(np.stack([path[f] for f in shared]), np.stack([old[f] for f in shared]))
+                    iou = float(np.mean(np.diag(ious)))
+                    if iou >= self.min_iou:
+                        pairs.append((iou, i, number))
+        numbers: list[int | None] = [None] * len(people)
+        taken: set[int] = set()
+        for _, i, number in sorted(pairs, reverse=True):
+            if numbers[i] is None and number not in taken:
+                numbers[i] = number
+                taken.add(number)
+        for i, path in enumerate(paths):
+            if numbers[i] is None and path:
+                self.count += 1
+                numbers[i] = self.count
+        self.last = {n: path for n, path in zip(numbers, paths, strict=True) if n is not None}
+        return numbers
+
+
+@dataclass
+class WatchSummary:
+    """What a watch saw, for its last lines: each person's answers over the windows that held them."""
+
+    windows: int = 0
+    seconds: float = 0.0
+    answers: dict[int, list[tuple[float, str]]] = field(default_factory=dict)  # person → (t, identity) a window
+
+    def add(self, sighting: Sighting) -> None:
+        self.seconds = max(self.seconds, sighting.t)
+        if sighting.person is not None:
+            self.answers.setdefault(sighting.person, []).append((sighting.t, sighting.identity))
+
+    def lines(self, shown: int = 20) -> list[str]:
+        """A line per person (most windows first): their most frequent answer, in how many of their windows;
+        then the totals, last."""
+        out = []
+        people = sorted(self.answers.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        for number, seen in people[:shown]:
+            name, n = Counter(identity for _, identity in seen).most_common(1)[0]
+            out.append(
+                f"  person {number}: {name} in {n} of {len(seen)} window(s), t={seen[0][0]:.1f}–{seen[-1][0]:.1f} s"
+            )
+        if len(people) > shown:
+            out.append(f"  … and {len(people) - shown} more")
+        named = sum(1 for _, seen in people if Counter(i for _, i in seen).most_common(1)[0][0] not in ("unknown", "-"))
+        out.append(
+            f"watch: {self.windows} windows over {self.seconds:.1f} s; {len(people)} people followed, {named} of them "
+            "named by most of their windows"
+        )
+        return out
 
 
 def open_source(source: str) -> cv2.VideoCapture:
@@ -130,19 +207,35 @@ class LocalIdentifier:
         return people[0] | {"people": people}
 
 
-def watch(source: str, identify: Any, window: int = 48, step: int = 24, max_seconds: float = 0.0) -> Iterator[Sighting]:
-    """One Sighting per person per window (each window's people are found and tracked anew)."""
-    for t, frames_ in windows(frames(source, max_seconds), window, step):
+def watch(
+    source: str,
+    identify: Any,
+    window: int = 48,
+    step: int = 24,
+    max_seconds: float = 0.0,
+    summary: WatchSummary | None = None,
+) -> Iterator[Sighting]:
+    """One Sighting per person per window, each person numbered across windows (PersonIds); `summary`, when
+    given, is kept up to date."""
+    ids = PersonIds()
+    for k, (t, frames_) in enumerate(windows(frames(source, max_seconds), window, step)):
         answer = identify(frames_)
-        for person in answer.get("people") or [answer]:
-            yield _sighting(t, person, answer.get("error", ""))
+        people = answer.get("people") or [answer]
+        start = max(window, step) - window + k * step  # windows(): the first once full, then one every `step`
+        for person, number in zip(people, ids.assign(start, people), strict=True):
+            sighting = _sighting(t, person, answer.get("error", ""), number, start)
+            if summary is not None:
+                summary.add(sighting)
+            yield sighting
+        if summary is not None:
+            summary.windows += 1
 
 
-def _sighting(t: float, person: dict[str, Any], error: str) -> Sighting:
+def _sighting(t: float, person: dict[str, Any], error: str, number: int | None, start: int) -> Sighting:
     parts = [error] if error else []
-    if person.get("track_id") is not None and person.get("boxes"):
+    if person.get("boxes"):
         f, x0, y0, x1, y1 = person["boxes"][-1]
-        parts.append(f"track {person['track_id']} box {x0:.0f},{y0:.0f}-{x1:.0f},{y1:.0f} (frame {f})")
+        parts.append(f"box {x0:.0f},{y0:.0f}-{x1:.0f},{y1:.0f} (frame {start + int(f)})")
     if not error and person.get("candidates"):
         parts.append("top: " + ", ".join(f"{c['identity']} {c['similarity']:.2f}" for c in person["candidates"]))
-    return Sighting(t, person.get("identity", "-"), person.get("similarity"), "  ".join(parts))
+    return Sighting(t, person.get("identity", "-"), person.get("similarity"), "  ".join(parts), number)

@@ -1,4 +1,5 @@
-"""`gait watch`: sliding windows over a video, identified through the endpoint and locally."""
+"""`gait watch`: sliding windows over a video, identified through the endpoint and locally; people numbered
+across windows; the summary it ends with."""
 
 from __future__ import annotations
 
@@ -8,13 +9,77 @@ import sys
 import numpy as np
 import pytest
 
-from pipeline.serve.watch import LocalIdentifier, RemoteIdentifier, watch, windows
+from pipeline.serve.watch import (
+    LocalIdentifier,
+    PersonIds,
+    RemoteIdentifier,
+    Sighting,
+    WatchSummary,
+    watch,
+    windows,
+)
+from tests.data.conftest import write_video
 
 
 def test_windows_slide():
     stream = ((float(i), np.full((2, 2, 3), i, np.uint8)) for i in range(10))
     got = [(t, [int(f[0, 0, 0]) for f in w]) for t, w in windows(stream, 4, 3)]
     assert got == [(3.0, [0, 1, 2, 3]), (6.0, [3, 4, 5, 6]), (9.0, [6, 7, 8, 9])]
+
+
+def _walker(x0: float, speed: float, frames: range, track_id: int) -> dict:
+    """An answer for one person, boxes [frame in the window, x0, y0, x1, y1]; `frames` are stream frames."""
+    start = frames.start
+    return {"track_id": track_id, "boxes": [[f - start, x0 + speed * f, 10, x0 + speed * f + 20, 60] for f in frames]}
+
+
+def test_people_keep_their_number_across_overlapping_windows():
+    """Each window is tracked anew (its track ids mean nothing in the next one): numbers follow the boxes in
+    the frames two windows share."""
+    ids = PersonIds()
+    first = [_walker(0, 2, range(0, 8), 1), _walker(200, -2, range(0, 8), 2)]
+    assert ids.assign(0, first) == [1, 2]
+    # the next window (frames 4-11): the two listed the other way round, under other track ids, and a newcomer
+    second = [_walker(200, -2, range(4, 12), 1), _walker(100, 0, range(9, 12), 2), _walker(0, 2, range(4, 12), 3)]
+    assert ids.assign(4, second) == [2, 3, 1]
+    # frames 8-15: person 1 goes on; someone where nobody was in the frames shared; an answer without boxes
+    third = [_walker(0, 2, range(8, 16), 5), _walker(300, 0, range(8, 16), 6), {"identity": "-", "error": "x"}]
+    assert ids.assign(8, third) == [1, 4, None]
+    # person 2 missed a window: whoever stands there now is not taken for them
+    assert ids.assign(12, [_walker(200, -2, range(12, 20), 1)]) == [5]
+
+
+def test_watch_numbers_people_in_stream_frames(tmp_path):
+    """A window's boxes are in its own frames; `watch` places each window in the stream, so a person seen in
+    every window keeps one number and their last box names its stream frame."""
+    video = write_video(tmp_path / "ramp.avi", [np.full((32, 32, 3), 8 * i, np.uint8) for i in range(30)])
+
+    def identify(window: list[np.ndarray]) -> dict:
+        # one person, at an x that is the stream frame's number (read back from the frame's grey level)
+        xs = [round(float(f.mean()) / 8) for f in window]
+        return {"identity": "a", "similarity": 0.9, "boxes": [[i, x, 0, x + 4, 10] for i, x in enumerate(xs)]}
+
+    summary = WatchSummary()
+    seen = list(watch(str(video), identify, window=8, step=4, summary=summary))
+    assert len(seen) == summary.windows == 6  # frames 0-7, 4-11, …, 20-27
+    assert {s.person for s in seen} == {1}
+    assert [s.detail for s in seen] == [f"box {x},0-{x + 4},10 (frame {x})" for x in (7, 11, 15, 19, 23, 27)]
+    assert (
+        summary.lines()[-1].startswith("watch: 6 windows over ")
+        and "1 people followed, 1 of them" in (summary.lines()[-1])
+    )
+
+
+def test_the_watch_summary_names_each_person_by_most_of_their_windows():
+    summary = WatchSummary(windows=4)
+    for t, person, identity in [(1, 1, "ann"), (2, 1, "bob"), (3, 1, "ann"), (2, 2, "unknown"), (4, 2, "unknown")]:
+        summary.add(Sighting(float(t), identity, 0.5, person=person))
+    summary.add(Sighting(4.0, "-", None, "endpoint down"))  # no person: counts nowhere
+    assert summary.lines() == [
+        "  person 1: ann in 2 of 3 window(s), t=1.0–3.0 s",
+        "  person 2: unknown in 2 of 2 window(s), t=2.0–4.0 s",
+        "watch: 4 windows over 4.0 s; 2 people followed, 1 of them named by most of their windows",
+    ]
 
 
 def test_watch_through_the_endpoint(server, videos):
@@ -43,6 +108,13 @@ def test_watch_locally(local_model, videos, tmp_path):
     seen = list(watch(str(probe), LocalIdentifier(str(local_model), registry.url), window=12, step=6))
     assert seen and {s.identity for s in seen} <= {*sorted(videos)[:2], "unknown", "-"}
     assert any(s.identity != "-" for s in seen)
+    # the command: a line per person per window, and last, the summary
+    cmd = [sys.executable, "-m", "pipeline.cli", "watch", str(probe), "--model", str(local_model)]
+    cmd += ["--registry-url", registry.url, "--window", "12", "--step", "6"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    lines = r.stdout.strip().splitlines()
+    assert r.returncode == 0 and lines[0].startswith("t=") and "person 1" in lines[0], r.stderr[-2000:]
+    assert lines[-1].startswith("watch: ") and "people followed" in lines[-1], lines
 
 
 @pytest.mark.parametrize(
