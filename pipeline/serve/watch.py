@@ -9,6 +9,7 @@ with what it saw of each person (`WatchSummary`).
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Iterator
@@ -120,10 +121,15 @@ def open_source(source: str) -> cv2.VideoCapture:
     return cap
 
 
+def is_live(source: str) -> bool:
+    """A camera index or a stream URL: frames come at the camera's pace, whether or not they are read."""
+    return source.isdigit() or "://" in source
+
+
 def frames(source: str, max_seconds: float = 0.0) -> Iterator[tuple[float, np.ndarray]]:
     """(time, BGR frame) until the file ends, `max_seconds` pass, or a stream stays down after a reconnect."""
     cap = open_source(source)
-    live = source.isdigit() or "://" in source
+    live = is_live(source)
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     start, n = time.monotonic(), 0
     try:
@@ -160,6 +166,58 @@ def windows(
         if len(buf) == size and since >= step:
             since = 0
             yield t, list(buf)
+
+
+def latest_windows(
+    stream: Iterator[tuple[float, np.ndarray]], size: int, step: int
+) -> Iterator[tuple[float, int, list[np.ndarray]]]:
+    """Live sources: (time of its last frame, stream frame of its first, frames) of the newest `size` frames,
+    once `step` new frames have come since the last window. A thread reads the camera all along, so an
+    identification slower than `step` frames skips frames instead of falling behind: a camera's frames queue
+    up in its driver or socket while nobody reads them, and each window would be older than the last."""
+    cond = threading.Condition()
+    newest: deque[tuple[float, np.ndarray]] = deque(maxlen=size)
+    state: dict[str, Any] = {"read": 0, "done": False, "error": None}
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for item in stream:
+                with cond:
+                    newest.append(item)
+                    state["read"] += 1
+                    cond.notify()
+                if stop.is_set():
+                    break
+        except Exception as exc:  # the camera could not be opened, or failed: raised where the windows are used
+            state["error"] = exc
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()  # a generator over a capture releases it
+            with cond:
+                state["done"] = True
+                cond.notify()
+
+    reader = threading.Thread(target=read, name="watch-reader", daemon=True)
+    reader.start()
+    taken = 0  # frames read when the last window was taken
+
+    def ready() -> bool:
+        return len(newest) == size and state["read"] - taken >= step
+
+    try:
+        while True:
+            with cond:
+                cond.wait_for(lambda: state["done"] or ready())
+                if not ready():
+                    break
+                taken, window = state["read"], list(newest)
+            yield window[-1][0], taken - size, [frame for _, frame in window]
+    finally:
+        stop.set()
+    if state["error"] is not None:
+        raise state["error"]
 
 
 def _jpeg(frame: np.ndarray) -> str:
@@ -218,10 +276,15 @@ def watch(
     """One Sighting per person per window, each person numbered across windows (PersonIds); `summary`, when
     given, is kept up to date."""
     ids = PersonIds()
-    for k, (t, frames_) in enumerate(windows(frames(source, max_seconds), window, step)):
+    stream = frames(source, max_seconds)
+    if is_live(source):
+        taken = latest_windows(stream, window, step)
+    else:  # a file waits for its reader: every window, the first once full, then one every `step` frames
+        first = max(window, step) - window
+        taken = ((t, first + k * step, w) for k, (t, w) in enumerate(windows(stream, window, step)))
+    for t, start, frames_ in taken:
         answer = identify(frames_)
         people = answer.get("people") or [answer]
-        start = max(window, step) - window + k * step  # windows(): the first once full, then one every `step`
         for person, number in zip(people, ids.assign(start, people), strict=True):
             sighting = _sighting(t, person, answer.get("error", ""), number, start)
             if summary is not None:

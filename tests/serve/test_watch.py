@@ -3,8 +3,10 @@ across windows; the summary it ends with."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from pipeline.serve.watch import (
     RemoteIdentifier,
     Sighting,
     WatchSummary,
+    latest_windows,
     watch,
     windows,
 )
@@ -25,6 +28,35 @@ def test_windows_slide():
     stream = ((float(i), np.full((2, 2, 3), i, np.uint8)) for i in range(10))
     got = [(t, [int(f[0, 0, 0]) for f in w]) for t, w in windows(stream, 4, 3)]
     assert got == [(3.0, [0, 1, 2, 3]), (6.0, [3, 4, 5, 6]), (9.0, [6, 7, 8, 9])]
+
+
+def test_a_live_source_skips_frames_rather_than_fall_behind():
+    """A camera does not wait for its reader: an identification slower than the frames arrive takes the newest
+    frames each time (a file, by contrast, gives every window: test_windows_slide)."""
+
+    def camera():  # 200 frames, one every 2 ms; each frame's value is its number
+        for i in range(200):
+            time.sleep(0.002)
+            yield i * 0.002, np.full((2, 2, 3), i, np.uint8)
+
+    got = []
+    for _, start, frames in latest_windows(camera(), 10, 5):
+        got.append((start, [int(f[0, 0, 0]) for f in frames]))
+        time.sleep(0.05)  # an identification that takes 25 frames' time
+    assert all(values == list(range(start, start + 10)) for start, values in got), got  # whole, in order
+    starts = [start for start, _ in got]
+    assert all(b - a >= 5 for a, b in itertools.pairwise(starts)), starts
+    assert len(got) < 39, starts  # every window, none skipped, would be 39: frames 0-9, 5-14, …, 190-199
+    assert got[-1][1][-1] >= 190, starts  # the newest frames, not a backlog
+
+
+def test_a_live_source_that_cannot_be_opened_says_so():
+    def broken():
+        raise ValueError("cannot open 'rtsp://nowhere'")
+        yield  # a generator, like watch.frames
+
+    with pytest.raises(ValueError, match="cannot open"):
+        list(latest_windows(broken(), 10, 5))
 
 
 def _walker(x0: float, speed: float, frames: range, track_id: int) -> dict:
