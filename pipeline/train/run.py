@@ -140,7 +140,7 @@ class _Job:
             datasets,
             spec,
             self.weights_dir,
-            name=f"{stage}-{self.meta['config_hash']}-{self.cfg.hash()}",
+            name=run_name(stage, self.meta["config_hash"], self.cfg),
             storage_path=self.storage_path,
             crash=crash,
         )
@@ -166,6 +166,26 @@ class _Trained:
     gait_spec: dict[str, Any] = field(default_factory=dict)
     gait_data: dict[str, Any] = field(default_factory=dict)
     presence_val: Any = None
+
+
+def run_name(stage: str, shards_config_hash: str, cfg: TrainConfig) -> str:
+    """A stage's Ray Train run: the same shards' config and the same training config find it again, and resume
+    it where it stopped (docs/training.md)."""
+    return f"{stage}-{shards_config_hash}-{cfg.hash()}"
+
+
+def discard_checkpoints(storage_path: str, shards_config_hash: str, cfg: TrainConfig) -> list[str]:
+    """Remove this shards' and config's stage runs under `storage_path`; other runs there stay. `--overwrite`
+    asks for a new training: without this, every stage would resume from the final checkpoint of the model it
+    replaces, and the "new" model would be the old one."""
+    fs, root = resolve(storage_path)
+    removed = []
+    for stage in STAGES:
+        path = join(root, run_name(stage, shards_config_hash, cfg))
+        if fs.get_file_info(path).type == pafs.FileType.Directory:
+            fs.delete_dir(path)
+            removed.append(path)
+    return removed
 
 
 def _prepare(out: str | Path, overwrite: bool, storage_path: str | None) -> tuple[str | Path, bool, Path, str]:
@@ -349,11 +369,13 @@ def train(
     cfg: TrainConfig,
     *,
     overwrite: bool = False,
+    fresh: bool = False,
     storage_path: str | None = None,
     crash: dict[str, Any] | None = None,
     ray_address: str | None = None,
 ) -> TrainSummary:
-    """Train every stage on `shards` and write the model directory `out` (swapped in when complete).
+    """Train every stage on `shards` and write the model directory `out` (swapped in when complete). A stage
+    stopped before resumes from its checkpoints, unless `fresh` (the user's `--overwrite`) discards them first.
 
     `out` may be a URI (`s3://`, `gs://`): the model is then made in a local staging directory and published
     there with its `version` last (pipeline.common.model_dir), and Ray Train's checkpoints default to
@@ -365,6 +387,8 @@ def train(
     out, remote, staging, storage_path = _prepare(out, overwrite, storage_path)
     ensure_ray(ray_address)
     meta = read_meta(shards)
+    if fresh:
+        discard_checkpoints(storage_path, meta["config_hash"], cfg)
     classes = data.label_map(shards)
     if len(classes) < 2:
         raise ValueError(f"{shards} has {len(classes)} training subject(s); stage 2 needs at least 2")

@@ -15,8 +15,9 @@ def run(
     reuse: bool = False,
 ) -> TrainSummary:
     """Train on `paths.shards` into the model directory `paths.out`. With `reuse`, a model trained on the same
-    shards with the same config is kept; otherwise an existing OUT is a FileExistsError unless `overwrite`."""
-    options = {"overwrite": overwrite, "storage_path": paths.storage_path, "ray_address": address}
+    shards with the same config is kept; otherwise an existing OUT is a FileExistsError unless `overwrite`.
+    `overwrite` trains anew: the checkpoints of a run with these shards and this config are discarded."""
+    options = {"overwrite": overwrite, "fresh": overwrite, "storage_path": paths.storage_path, "ray_address": address}
     if reuse:
         return train_or_reuse(paths.shards, paths.out, config, **options)
     return train(paths.shards, paths.out, config, **options)

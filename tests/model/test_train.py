@@ -14,6 +14,7 @@ import pytest
 
 from pipeline.train import data
 from pipeline.train.config import StageConfig
+from pipeline.train.run import discard_checkpoints, run_name
 from pipeline.train.trainer import fit_stage
 from tests.model.conftest import TINY
 
@@ -100,6 +101,19 @@ def test_rerunning_a_stopped_run_resumes_it(tiny_shards, tmp_path):
     result = fit_stage("gait", cfg, datasets, spec, tmp_path / "w", crash=crash, **kw)
     assert [row["epoch"] for row in result.history] == [0, 1, 2]
     assert result.history[1].get("start_epoch") == 1, "the second run started after the checkpoint of epoch 0"
+
+
+def test_overwrite_discards_only_the_runs_of_these_shards_and_this_config(tmp_path):
+    """`gait train --overwrite` trains anew: the stage runs it would resume from are removed, nothing else."""
+    other = replace(TINY, seed=1)
+    mine = [run_name(stage, "shards1", TINY) for stage in ("pose", "gait", "presence")]
+    kept = [run_name("gait", "shards2", TINY), run_name("gait", "shards1", other), "someone-elses-run"]
+    for name in mine + kept:
+        (tmp_path / name / "checkpoint_2026-11-30_00-00-00.000000").mkdir(parents=True)
+    removed = discard_checkpoints(str(tmp_path), "shards1", TINY)
+    assert sorted(Path(p).name for p in removed) == sorted(mine)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
+    assert discard_checkpoints(str(tmp_path / "never-written"), "shards1", TINY) == []
 
 
 def test_early_stopping_stops_both_workers_together(tiny_shards, tmp_path):
