@@ -72,11 +72,9 @@ def gait_dataset(
     With `shuffle_seed`, the rows are shuffled across the whole dataset once: shards hold each person's clips
     together, and a training loop's local shuffle buffer alone then feeds batches of a few people, which a
     softmax over 36 people (and batch norm) does not learn from (chance accuracy after 8 demo epochs)."""
-    from ray.data.expressions import col
-
     index = {s: i for i, s in enumerate(classes)}
     ds = read_clips(shards, columns=[column, "subject", "sequence_id", "condition"], splits=splits)
-    ds = ds.filter(expr=col("subject").is_in(list(index)))  # pushed down to the Parquet reader
+    ds = ds.filter(lambda row: row["subject"] in index)
     ds = ds.map_batches(clips_with_labels, fn_kwargs={"classes": index, "column": column}, batch_format="numpy")
     if shuffle_seed is not None:
         ds = ds.random_shuffle(seed=shuffle_seed)
