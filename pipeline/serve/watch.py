@@ -99,14 +99,14 @@ class WatchSummary:
         then the totals, last."""
         out = []
         people = sorted(self.answers.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-        for number, seen in people[:shown]:
-            name, n = Counter(identity for _, identity in seen).most_common(1)[0]
+        verdicts = [Counter(identity for _, identity in seen).most_common(1)[0] for _, seen in people]
+        for (number, seen), (name, n) in list(zip(people, verdicts, strict=True))[:shown]:
             out.append(
                 f"  person {number}: {name} in {n} of {len(seen)} window(s), t={seen[0][0]:.1f}–{seen[-1][0]:.1f} s"
             )
         if len(people) > shown:
             out.append(f"  … and {len(people) - shown} more")
-        named = sum(1 for _, seen in people if Counter(i for _, i in seen).most_common(1)[0][0] not in ("unknown", "-"))
+        named = sum(1 for name, _ in verdicts if name not in ("unknown", "-"))
         out.append(
             f"watch: {self.windows} windows over {self.seconds:.1f} s; {len(people)} people followed, {named} of them "
             "named by most of their windows"
