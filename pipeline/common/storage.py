@@ -126,8 +126,13 @@ def replace_dir(fs: pafs.FileSystem, staging: str, final: str, *, marker: str) -
 
 def list_files(fs: pafs.FileSystem, root: str) -> list[str]:
     """Every file below `root` (recursive), sorted; directories are left out."""
+    return [i.path for i in list_file_infos(fs, root)]
+
+
+def list_file_infos(fs: pafs.FileSystem, root: str) -> list[pafs.FileInfo]:
+    """Every file below `root` (recursive) with its size and modification time, sorted by path."""
     infos = fs.get_file_info(pafs.FileSelector(root.rstrip("/") or "/", recursive=True))
-    return sorted(i.path for i in infos if i.type == pafs.FileType.File)
+    return sorted((i for i in infos if i.type == pafs.FileType.File), key=lambda i: i.path)
 
 
 def exists(fs_or_uri: pafs.FileSystem | str, path: str | None = None) -> bool:

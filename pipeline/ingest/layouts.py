@@ -11,12 +11,14 @@ See docs/data-layouts.md.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -49,6 +51,8 @@ DETECTION_ORDER = (
 VIDEO_EXTS = frozenset({".mp4", ".avi", ".mkv", ".mov", ".webm"})
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp"})
 PICKLE_EXT = ".pkl"
+# Files whose change can change what preprocessing makes: inputs, ground truth (.npz), dataset indexes (.json).
+STAMPED_EXTS = VIDEO_EXTS | IMAGE_EXTS | {PICKLE_EXT, ".npz", ".json"}
 CONDITIONS = ("nm", "bg", "cl", "sh")
 
 _CASIA_B_VIDEO = re.compile(r"(\d{3,})-(nm|bg|cl|sh)-(\d+)-(\d{3})", re.I)
@@ -95,22 +99,27 @@ class _Tree:
     folders: dict[str, list[str]] = field(default_factory=dict)  # folder → its image files in frame order
     pickles: dict[str, list[str]] = field(default_factory=dict)  # folder → its .pkl files by name
     frame_tree_layouts: dict[str, str] | None = None  # CASIA-B frame trees: group → layout, decided once
+    stamp: Any = field(default_factory=hashlib.sha256)  # the stamped files' paths, sizes and times, in order
 
     @classmethod
     def scan(cls, fs: pafs.FileSystem, root: str) -> _Tree:
         tree = cls(fs, root.rstrip("/") or "/")
         prefix = tree.root.rstrip("/") + "/"
-        for path in storage.list_files(fs, tree.root):
+        for info in storage.list_file_infos(fs, tree.root):
+            path = info.path
             rel = path[len(prefix) :] if path.startswith(prefix) else path
             if any(part.startswith(".") for part in rel.split("/")):
                 continue
-            tree.add(rel)
+            tree.add(rel, info)
         tree.finish()
         return tree
 
-    def add(self, rel: str) -> None:
+    def add(self, rel: str, info: pafs.FileInfo) -> None:
         self.files.add(rel)
         ext = posixpath.splitext(rel)[1].lower()
+        if ext in STAMPED_EXTS:
+            mtime = info.mtime_ns if info.mtime_ns is not None else ""
+            self.stamp.update(f"{rel}\t{info.size}\t{mtime}\n".encode())
         if ext in VIDEO_EXTS:
             self.videos.append(rel)
         elif ext in IMAGE_EXTS:
@@ -436,17 +445,35 @@ def _stream(src: str, layout: str | None) -> list[SequenceRecord]:
     return [SequenceRecord(sequence_id=sequence_id(s), source=s, kind="stream", layout="stream")]
 
 
+@dataclass(frozen=True)
+class Survey:
+    """What one listing of SRC found: its sequences, the inputs that did not fit, and a hash of the listing."""
+
+    records: list[SequenceRecord]
+    errors: list[InputError]
+    # sha256 (16 hex) of the path, size and modification time of every file that can change what preprocessing
+    # makes (STAMPED_EXTS): what a re-run compares to know that the inputs are unchanged (files added, removed or
+    # rewritten change it). None for a stream, whose frames are new on every read.
+    inputs_hash: str | None
+
+
 def discover(src: str | os.PathLike[str], layout: str | None = None) -> tuple[list[SequenceRecord], list[InputError]]:
     """Every sequence under SRC (a directory, a single video, or a stream) and every input that did not fit.
 
     `layout` forces a layout (one of LAYOUTS); by default it is detected. Records come sorted by
     (subject, condition, sequence, view, source); errors by source.
     """
+    found = survey(src, layout)
+    return found.records, found.errors
+
+
+def survey(src: str | os.PathLike[str], layout: str | None = None) -> Survey:
+    """`discover`, with the hash of the listing it parsed."""
     src = os.fspath(src)
     if layout is not None and layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
     if storage.is_stream(src):
-        return _stream(src, layout), []
+        return Survey(_stream(src, layout), [], None)
     if layout == "stream":
         raise ValueError(f"{src} is not a stream (a camera index or an rtsp/http URL)")
     fs, root = storage.resolve(src)
@@ -459,7 +486,7 @@ def discover(src: str | os.PathLike[str], layout: str | None = None) -> tuple[li
         if posixpath.splitext(root)[1].lower() not in VIDEO_EXTS:
             raise ValueError(f"{src} is a file but not a video ({', '.join(sorted(VIDEO_EXTS))})")
         tree = _Tree(fs, posixpath.dirname(root) or "/")
-        tree.add(posixpath.basename(root))
+        tree.add(posixpath.basename(root), info)
         tree.finish()
         chosen = layout or "generic"
     else:
@@ -481,4 +508,4 @@ def discover(src: str | os.PathLike[str], layout: str | None = None) -> tuple[li
         raise ValueError(f"layout {layout!r} matches nothing under {src}")
     records.sort(key=SequenceRecord.sort_key)
     errors.sort(key=lambda e: e.source)
-    return records, errors
+    return Survey(records, errors, tree.stamp.hexdigest()[:16])

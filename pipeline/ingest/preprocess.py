@@ -10,6 +10,7 @@ errors.parquet, and the job checks that before it succeeds.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 import uuid
@@ -35,7 +36,7 @@ from pipeline.ingest.errors import (
     track_counts,
     track_errors,
 )
-from pipeline.ingest.layouts import discover
+from pipeline.ingest.layouts import survey
 from pipeline.ingest.manifest import manifest_to_table
 from pipeline.ingest.schema import SCHEMA_VERSION, to_table
 from pipeline.ingest.sequence import SequenceProcessor
@@ -167,7 +168,8 @@ def preprocess(
 
     cfg = cfg or PreprocessConfig()
     t0 = time.perf_counter()
-    records, discovery_errors = discover(src, layout)  # a missing SRC fails here, before anything is written
+    found = survey(src, layout)  # a missing SRC fails here, before anything is written
+    records, discovery_errors = found.records, found.errors
     out_fs, out_path = resolve(out)
     out_path = out_path.rstrip("/")
     if _is_nonempty_dir(out_fs, out_path) and not overwrite:
@@ -272,6 +274,8 @@ def preprocess(
                 "protocol": protocol,
                 "config": cfg.to_dict(),
                 "config_hash": config_hash,
+                "inputs_hash": found.inputs_hash,
+                "content_hash": content_hash(config_hash, layout_name, found.inputs_hash),
                 "columns": {"joints": with_joints, "silhouettes": cfg.silhouettes},
                 "counts": {
                     "discovered": discovered,
@@ -333,17 +337,34 @@ def read_summary(out: str) -> PreprocessSummary | None:
     )
 
 
-def reusable(src: str, out: str, cfg: PreprocessConfig) -> PreprocessSummary | None:
-    """The summary of `out` if it is complete and was made from `src` with this config, else None."""
+def content_hash(config_hash: str, layout: str, inputs_hash: str | None) -> str:
+    """The shards' identity (16 hex): the same inputs, layout and config give the same one, so training finds
+    its checkpoints again after the shards are remade; anything else gives another. A stream's frames are new
+    on every read: each recording gets its own."""
+    inputs = inputs_hash if inputs_hash is not None else f"recording {uuid.uuid4().hex}"
+    return hashlib.sha256(f"{config_hash}\n{layout}\n{inputs}".encode()).hexdigest()[:16]
+
+
+def reusable(src: str, out: str, cfg: PreprocessConfig, layout: str | None = None) -> PreprocessSummary | None:
+    """The summary of `out` if it is complete and was made from `src` as it is now (the same files, sizes and
+    modification times) with this config, else None. Complete shards that are not reusable say why."""
     existing = read_summary(out)
     if existing is None:
         return None
     fs, path = resolve(out)
     with fs.open_input_stream(f"{path.rstrip('/')}/_manifest.json") as fh:
         meta = json.loads(fh.read())
-    return existing if meta["config_hash"] == cfg.hash() and meta["source"] == src else None
-
-
-def preprocess_or_reuse(src: str, out: str, cfg: PreprocessConfig, *, overwrite: bool = False) -> PreprocessSummary:
-    """For jobs that own their workdir: reuse `out` if it was made from `src` with this config, else rebuild it."""
-    return (not overwrite and reusable(src, out, cfg)) or preprocess(src, out, cfg, overwrite=True)
+    if meta["source"] != src:
+        why = f"another source ({meta['source']})"
+    elif meta["config_hash"] != cfg.hash():
+        why = "another config"
+    elif layout is not None and meta["layout"] != layout:
+        why = f"another layout ({meta['layout']})"
+    elif "inputs_hash" not in meta:
+        why = "a version that did not record its inputs"
+    elif meta["inputs_hash"] != survey(src, layout).inputs_hash:
+        why = "other inputs: files under the source were added, removed or changed since"
+    else:
+        return existing
+    print(f"preprocess: {out} was made from {why}; making it again", flush=True)
+    return None

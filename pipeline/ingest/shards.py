@@ -38,6 +38,12 @@ def read_meta(out: str) -> dict[str, Any]:
         return json.loads(fh.read())
 
 
+def shards_identity(meta: dict[str, Any]) -> str:
+    """What names a shard directory's content (from `read_meta`): its `content_hash` (inputs, layout and
+    config), or its config hash for shards made before they had one."""
+    return meta.get("content_hash") or meta["config_hash"]
+
+
 def tensor_specs(schema: pa.Schema) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     return {f.name: spec for f in schema if (spec := tensor_spec(f)) is not None}
 

@@ -15,9 +15,10 @@ def run(
     reuse: bool = False,
 ) -> PreprocessSummary:
     """Decode `paths.src` into shards at `paths.out`. With `reuse`, shards made from the same source with the
-    same config are kept; otherwise an existing OUT is a FileExistsError unless `overwrite`."""
+    same config are kept, unless files under the source were added, removed or changed since; otherwise an
+    existing OUT is a FileExistsError unless `overwrite`."""
     if reuse and not overwrite:
-        made = reusable(paths.src, paths.out, config)
+        made = reusable(paths.src, paths.out, config, paths.layout)
         if made is not None:
             return made
     return preprocess(

@@ -37,7 +37,7 @@ from pipeline.common.model_dir import (
     remote_version,
 )
 from pipeline.common.storage import is_remote, join, read_bytes, resolve
-from pipeline.ingest.shards import read_meta
+from pipeline.ingest.shards import read_meta, shards_identity
 from pipeline.train import data, set_stage
 from pipeline.train.config import TrainConfig
 from pipeline.train.features import clip_features, feature_dataset, feature_extractor
@@ -140,7 +140,7 @@ class _Job:
             datasets,
             spec,
             self.weights_dir,
-            name=run_name(stage, self.meta["config_hash"], self.cfg),
+            name=run_name(stage, shards_identity(self.meta), self.cfg),
             storage_path=self.storage_path,
             crash=crash,
         )
@@ -168,20 +168,20 @@ class _Trained:
     presence_val: Any = None
 
 
-def run_name(stage: str, shards_config_hash: str, cfg: TrainConfig) -> str:
-    """A stage's Ray Train run: the same shards' config and the same training config find it again, and resume
-    it where it stopped (docs/training.md)."""
-    return f"{stage}-{shards_config_hash}-{cfg.hash()}"
+def run_name(stage: str, shards: str, cfg: TrainConfig) -> str:
+    """A stage's Ray Train run: the same shards (`shards_identity`: their inputs and config) and the same
+    training config find it again, and resume it where it stopped (docs/training.md)."""
+    return f"{stage}-{shards}-{cfg.hash()}"
 
 
-def discard_checkpoints(storage_path: str, shards_config_hash: str, cfg: TrainConfig) -> list[str]:
+def discard_checkpoints(storage_path: str, shards: str, cfg: TrainConfig) -> list[str]:
     """Remove this shards' and config's stage runs under `storage_path`; other runs there stay. `--overwrite`
     asks for a new training: without this, every stage would resume from the final checkpoint of the model it
     replaces, and the "new" model would be the old one."""
     fs, root = resolve(storage_path)
     removed = []
     for stage in STAGES:
-        path = join(root, run_name(stage, shards_config_hash, cfg))
+        path = join(root, run_name(stage, shards, cfg))
         if fs.get_file_info(path).type == pafs.FileType.Directory:
             fs.delete_dir(path)
             removed.append(path)
@@ -340,6 +340,7 @@ def _write_model_dir(job: _Job, metrics: dict[str, Any]) -> str:
             "train": cfg.to_dict(),
             "shards": job.shards,
             "shards_config_hash": meta["config_hash"],
+            "shards_content_hash": shards_identity(meta),
             "classes": job.classes,
             "input_size": list(job.size),
             "clip_len": meta["config"]["clip_len"],
@@ -388,7 +389,7 @@ def train(
     ensure_ray(ray_address)
     meta = read_meta(shards)
     if fresh:
-        discard_checkpoints(storage_path, meta["config_hash"], cfg)
+        discard_checkpoints(storage_path, shards_identity(meta), cfg)
     classes = data.label_map(shards)
     if len(classes) < 2:
         raise ValueError(f"{shards} has {len(classes)} training subject(s); stage 2 needs at least 2")
@@ -441,10 +442,24 @@ def read_summary(out: str | Path) -> TrainSummary | None:
 def train_or_reuse(
     shards: str, out: str | Path, cfg: TrainConfig, *, overwrite: bool = False, **train_kwargs: Any
 ) -> TrainSummary:
-    """For jobs that own their workdir: reuse `out` if it was trained on these shards with this config."""
+    """For jobs that own their workdir: reuse `out` if it was trained with this config on these shards as they
+    are (their content: remade from changed inputs, they are other shards)."""
+    existing = None if overwrite else reusable_model(shards, out, cfg)
+    return existing or train(shards, out, cfg, overwrite=True, **train_kwargs)
+
+
+def reusable_model(shards: str, out: str | Path, cfg: TrainConfig) -> TrainSummary | None:
+    """The summary of `out` if it is complete and was trained with `cfg` on the content `shards` hold now, else
+    None; a complete model that is not reusable says why."""
     existing = read_summary(out)
-    if existing is not None and not overwrite:
-        made = _model_json(out, CONFIG_FILE)
-        if made["train"] == cfg.to_dict() and made["shards_config_hash"] == read_meta(shards)["config_hash"]:
-            return existing
-    return train(shards, out, cfg, overwrite=True, **train_kwargs)
+    if existing is None:
+        return None
+    made = _model_json(out, CONFIG_FILE)
+    if made["train"] != cfg.to_dict():
+        why = "another training config"
+    elif made.get("shards_content_hash") != shards_identity(read_meta(shards)):
+        why = f"other shards than {shards} holds now"
+    else:
+        return existing
+    print(f"train: {out} was trained with {why}; training again", flush=True)
+    return None

@@ -17,8 +17,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.ingest.config import PreprocessConfig
-from pipeline.ingest.preprocess import preprocess
+from pipeline.ingest import stage as preprocess_stage
+from pipeline.ingest.config import PreprocessConfig, PreprocessPaths
+from pipeline.ingest.preprocess import preprocess, reusable
 from pipeline.ingest.shards import load_clips, read_clips
 from tests.data.conftest import copy_walk, read_frames, write_video
 
@@ -244,6 +245,41 @@ def test_a_single_local_file(tiny_synth, tmp_path, ray_local):
     kept = [t for t in pq.read_table(out / "tracks.parquet").to_pylist() if t["dropped"] is None]
     assert summary.written == 1 and len(kept) == 1
     assert pq.read_table(out / "shards", columns=["clip_index"]).num_rows == kept[0]["clips"] >= 3
+
+
+def test_reuse_holds_only_while_the_inputs_are_as_they_were(tiny_synth, tmp_path, ray_local, capsys):
+    """The main job's reuse: shards made from the same files with the same config are kept; a video added,
+    removed or rewritten makes them again (only the source's path was compared before, and a re-run never saw
+    new videos). Remade from unchanged inputs they keep their content hash, so that training resumes on them."""
+    src, out = tmp_path / "archive", tmp_path / "shards"
+    for stem in ("001-nm-01-090", "002-nm-01-090"):
+        copy_walk(tiny_synth, stem, src / f"{stem}.mp4")
+    paths = PreprocessPaths(str(src), str(out))
+    first = preprocess_stage.run(CFG, paths, reuse=True)
+    key = _manifest(out)["content_hash"]
+    assert first.written == 2 and _manifest(out)["inputs_hash"]
+
+    (src / "notes.txt").write_text("not an input")
+    assert reusable(str(src), str(out), CFG) is not None
+    mtime = (out / "_manifest.json").stat().st_mtime_ns
+    assert preprocess_stage.run(CFG, paths, reuse=True).written == 2
+    assert (out / "_manifest.json").stat().st_mtime_ns == mtime, "kept, not made again"
+    preprocess(str(src), str(out), CFG, overwrite=True)
+    assert _manifest(out)["content_hash"] == key, "the same inputs and config: the same shards"
+
+    copy_walk(tiny_synth, "003-nm-01-090", src / "003-nm-01-090.mp4")  # a new video
+    assert reusable(str(src), str(out), CFG) is None
+    assert "added, removed or changed" in capsys.readouterr().out
+    second = preprocess_stage.run(CFG, paths, reuse=True)
+    assert second.written == 3 and _manifest(out)["content_hash"] != key
+
+    shutil.copyfile(tiny_synth / "videos" / "004-cl-01-054.mp4", src / "001-nm-01-090.mp4")  # rewritten in place
+    assert reusable(str(src), str(out), CFG) is None
+    (src / "003-nm-01-090.mp4").unlink()
+    assert preprocess_stage.run(CFG, paths, reuse=True).written == 2
+    assert len({_manifest(out)["content_hash"], key}) == 2
+    assert reusable(str(src), str(out), CFG.with_changes(clip_len=10)) is None
+    assert "another config" in capsys.readouterr().out
 
 
 def test_cli_prints_the_tally(tiny_synth, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -14,7 +15,7 @@ import pytest
 
 from pipeline.train import data
 from pipeline.train.config import StageConfig
-from pipeline.train.run import discard_checkpoints, run_name
+from pipeline.train.run import discard_checkpoints, reusable_model, run_name
 from pipeline.train.trainer import fit_stage
 from tests.model.conftest import TINY
 
@@ -114,6 +115,25 @@ def test_overwrite_discards_only_the_runs_of_these_shards_and_this_config(tmp_pa
     assert sorted(Path(p).name for p in removed) == sorted(mine)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
     assert discard_checkpoints(str(tmp_path / "never-written"), "shards1", TINY) == []
+
+
+def test_a_model_is_reused_only_for_the_shards_it_was_trained_on(local_model, tiny_shards, tmp_path, capsys):
+    """The main job keeps a model trained with the same config on the same shards. Shards remade from changed
+    inputs have another content hash (tests/data/test_preprocess.py), and the model is trained again: before,
+    only the shards' config was compared, and the model of the old data was kept."""
+    meta = json.loads((tiny_shards / "_manifest.json").read_text())
+    config = json.loads((local_model / "config.json").read_text())
+    assert config["shards_content_hash"] == meta["content_hash"]
+    assert reusable_model(str(tiny_shards), local_model, TINY).version == (local_model / "version").read_text().strip()
+
+    remade = tmp_path / "shards"
+    shutil.copytree(tiny_shards, remade)
+    (remade / "_manifest.json").write_text(json.dumps(meta | {"content_hash": "0123456789abcdef"}))
+    assert reusable_model(str(remade), local_model, TINY) is None
+    assert "other shards" in capsys.readouterr().out
+    assert reusable_model(str(tiny_shards), local_model, replace(TINY, seed=1)) is None
+    assert "another training config" in capsys.readouterr().out
+    assert reusable_model(str(tiny_shards), tmp_path / "no-model", TINY) is None
 
 
 def test_early_stopping_stops_both_workers_together(tiny_shards, tmp_path):
