@@ -195,3 +195,17 @@ class ModelInfo:
             (self.config["clip_len"], h, w, 3) if self.column == "frames" else (self.config["clip_len"], h, w)
         )
         self.preprocess = self.config["preprocess"]
+
+    def open_set_threshold(self) -> tuple[float, str] | None:
+        """The serving endpoint's threshold that `gait evaluate` measured for this version of the model, and
+        what it was chosen on (REPORTS_DIR/metrics.json, `methods.network.open_set`); None before then."""
+        fs, path = resolve(join(self.uri, REPORTS_DIR, "metrics.json"))
+        try:
+            metrics = json.loads(read_bytes(fs, path))
+        except FileNotFoundError:
+            return None
+        chosen = metrics.get("methods", {}).get("network", {}).get("open_set", {})
+        if metrics.get("model_version") != self.version or "threshold" not in chosen:
+            return None
+        why = f"gait evaluate: {100 * chosen['target_far']:g}% of strangers named, on {chosen['threshold_from']}"
+        return float(chosen["threshold"]), why

@@ -1,5 +1,5 @@
-"""The report's figures (matplotlib, Agg): CMC, ROC, rank-1 per view pair and per probe view, the SVM's confusion
-matrix."""
+"""The report's figures (matplotlib, Agg): CMC, ROC, the endpoint's open set, rank-1 per view pair and per probe
+view, the SVM's confusion matrix."""
 
 from __future__ import annotations
 
@@ -62,6 +62,41 @@ def plot_roc(curves: dict[str, tuple[dict[str, ConditionResult], Verification]],
     ax.set_xlim(1e-4, 1)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_open_set(open_set: dict, path: Path) -> Path:
+    """The endpoint's trade-off: probes named right against strangers named, as its threshold moves; the
+    chosen threshold and the old fixed one marked."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    curve = open_set["curve"]
+    far = np.maximum(np.asarray(curve["strangers_accepted"]), 1e-3)
+    ax.plot(far, 100 * np.asarray(curve["identified"]), "-", color="C0", label="as the threshold moves")
+    marks = [("chosen", open_set.get("cross_fitted"), "o", "C3"), ("old", open_set["at_old_default"], "s", "C7")]
+    for name, point, marker, color in marks:
+        if point is None:
+            continue
+        t = open_set["threshold"] if name == "chosen" else point["threshold"]
+        label = (
+            f"threshold {t:.3f} for FAR {open_set['target_far']:g} (cross-fitted)"
+            if name == "chosen"
+            else f"threshold {t:g}, before it was measured"
+        )
+        ax.plot(max(point["strangers_accepted"], 1e-3), 100 * point["identified"], marker, color=color, label=label)
+    ax.set(
+        xscale="log",
+        xlabel="strangers named (false-accept rate)",
+        ylabel="probes named right (%)",
+        title="The endpoint's open set",
+    )
+    ax.set_xlim(1e-3, 1.05)
+    ax.set_ylim(0, 101)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

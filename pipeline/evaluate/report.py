@@ -10,7 +10,15 @@ from typing import Any
 import numpy as np
 
 from pipeline.common.atomic import atomic_write_bytes
-from pipeline.evaluate.plots import LABEL, plot_cmc, plot_confusion, plot_rank1_per_view, plot_roc, plot_view_matrix
+from pipeline.evaluate.plots import (
+    LABEL,
+    plot_cmc,
+    plot_confusion,
+    plot_open_set,
+    plot_rank1_per_view,
+    plot_roc,
+    plot_view_matrix,
+)
 from pipeline.evaluate.protocol import Sequences
 
 CSS = """
@@ -41,6 +49,35 @@ def _img(path: Path, alt: str) -> str:
         f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}"><figcaption class="note">'
         f'{html.escape(alt)} (<a href="plots/{path.name}">{path.name}</a>)</figcaption></figure>'
     )
+
+
+def _open_set_section(s: dict[str, Any]) -> str:
+    """The serving endpoint's rule, its measured threshold and what it costs (pipeline.evaluate.open_set)."""
+    if not s:
+        return ""
+    head = "<h2>The endpoint's open set (what <code>gait serve</code> answers)</h2>"
+    if "skipped" in s:
+        return f"{head}<p class='note'>{html.escape(s['skipped'])}</p>"
+    rows = []
+    if "cross_fitted" in s:
+        cf = s["cross_fitted"]
+        rows.append(
+            [
+                f"{s['threshold']:.3f}, chosen for FAR {s['target_far']:g} (cross-fitted: each half of the people "
+                "judged with the other half's threshold)",
+                _pct(cf["strangers_accepted"]),
+                _pct(cf["identified"]),
+            ]
+        )
+    old = s["at_old_default"]
+    old_label = f"{old['threshold']:g}, the fixed threshold before it was measured"
+    rows.append([old_label, _pct(old["strangers_accepted"]), _pct(old["identified"])])
+    rows.append(["none (closed set: everyone is named)", "100.0", _pct(s["identified_closed_set"])])
+    return f"""{head}
+<p class="note">Rule: {html.escape(s["rule"])}. A stranger is each probe against the gallery without its own person
+({html.escape(s["threshold_from"])}). <code>gait serve</code> uses the threshold chosen here unless told another
+(<code>--threshold</code>).</p>
+{_table(["threshold", "strangers named (%)", "probes named right (%)"], rows)}"""
 
 
 def write_report(
@@ -76,6 +113,9 @@ def write_report(
             "SVM confusion matrix on the probe sequences",
         )
     )
+    endpoint = metrics["methods"]["network"].get("open_set", {})
+    if "curve" in endpoint:
+        figs.insert(2, (plot_open_set(endpoint, plots / "open_set.png"), "The endpoint's open set"))
 
     conds = metrics["conditions"]
     methods = {k: v for k, v in metrics["methods"].items() if "rank" in v}
@@ -120,6 +160,7 @@ def write_report(
         [c.upper(), _pct(d["accuracy"]), _pct(d["open_set_identification_rate"])] for c, d in s["per_condition"].items()
     ]
     svm_rows.append(["all", _pct(s["accuracy"]), _pct(s["open_set_identification_rate"])])
+    open_set_section = _open_set_section(endpoint)
     skipped = "".join(
         f"<p class='note'>{html.escape(k)}: {html.escape(v['skipped'])}</p>"
         for k, v in metrics["methods"].items()
@@ -158,6 +199,7 @@ open-set threshold {s["threshold"]:.3f} for a false-accept rate of {s["target_fa
 {html.escape(s["threshold_from"])} (validation sequences of training subjects, who are not enrolled). Open-set
 identification counts a probe as right only when it is accepted and named correctly.</p>
 {_table(["condition", "closed-set accuracy", "open-set identification"], svm_rows)}
+{open_set_section}
 <h2>Figures</h2>
 {"".join(_img(p, alt) for p, alt in figs)}
 <p class="note">All figures: <code>metrics.json</code> beside this file. Evaluation took {metrics["seconds"]:.1f} s.</p>

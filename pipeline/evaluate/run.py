@@ -5,7 +5,8 @@ protocol keeps test subjects out of training). The network's vectors come from a
 over the same archive (`--gallery`), or are computed here from the shards' clips with the same Ray Data actor.
 Reported, for the network and the baseline side by side: rank-1..5 and mAP per condition and per probe view
 (cross-view, identical views left out), verification ROC / EER / TAR@FAR, and for the network the linear SVM's
-accuracy, closed and open set.
+accuracy, closed and open set, and the serving endpoint's open-set rule with the threshold `gait serve` then
+uses (pipeline.evaluate.open_set).
 
 Nothing here holds every clip at once: the network's vectors and the GEIs are gathered batch by batch into one
 running sum per sequence (pipeline.evaluate.vectors, pipeline.evaluate.gei), so memory grows with the number of
@@ -28,6 +29,7 @@ from pipeline.common.model_dir import REPORTS_DIR, ModelInfo, upload_dir
 from pipeline.common.read_ahead import limit_read_ahead
 from pipeline.common.storage import is_remote, join, resolve
 from pipeline.evaluate.gei import GeiBaseline, stream_geis
+from pipeline.evaluate.open_set import open_set
 from pipeline.evaluate.protocol import ConditionResult, Sequences, cross_view_rank
 from pipeline.evaluate.report import write_report
 from pipeline.evaluate.vectors import ClipVectors, SequenceVectors
@@ -236,12 +238,17 @@ def evaluate(
     conditions = ordered_conditions(set(p.conditions))
     ranks, ver = _method_metrics(g, p, conditions)
     svm, (svm_model, closed) = svm_metrics(clips, manifest, p, far)
+    try:
+        endpoint = open_set(g, p, far)
+    except ValueError as exc:
+        endpoint = {"skipped": str(exc)}
 
     methods: dict[str, Any] = {
         "network": {
             "rank": {c: r.to_dict() for c, r in ranks.items()},
             "verification": ver.to_dict(FARS),
             "svm": svm,
+            "open_set": endpoint,  # the serving endpoint's rule and its threshold (`gait serve` takes it)
         }
     }
     curves = {"network": (ranks, ver)}

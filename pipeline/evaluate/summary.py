@@ -15,6 +15,28 @@ def _view(v: str) -> str:
     return "any" if int(v) < 0 else v
 
 
+def open_set_lines(s: dict[str, Any] | None) -> list[str]:
+    """The endpoint's threshold and what it costs, in two lines (nothing when it was not measured)."""
+    if not s or "skipped" in s:
+        return []
+    old = s["at_old_default"]
+    at = (
+        f"  endpoint (nearest enrolled sequence): threshold {s['threshold']:.3f} for "
+        f"{100 * s['target_far']:g}% of strangers named"
+    )
+    if "cross_fitted" in s:
+        cf = s["cross_fitted"]
+        at += (
+            f": {100 * cf['identified']:.1f}% of probes named right, "
+            f"{100 * cf['strangers_accepted']:.1f}% of strangers named (cross-fitted)"
+        )
+    return [
+        at,
+        f"    at the old fixed {old['threshold']:g}: {100 * old['identified']:.1f}% named right, "
+        f"{100 * old['strangers_accepted']:.1f}% of strangers named",
+    ]
+
+
 def summary_lines(metrics: dict[str, Any]) -> list[str]:
     conds = metrics["conditions"]
     width = max(len(v) for v in LABEL.values())
@@ -49,6 +71,7 @@ def summary_lines(metrics: dict[str, Any]) -> list[str]:
         f"  linear SVM on the network's vectors: accuracy {100 * s['accuracy']:.1f}% (closed set), "
         f"{100 * s['open_set_identification_rate']:.1f}% open set at FAR {s['target_far']:g}"
     )
+    lines += open_set_lines(metrics["methods"]["network"].get("open_set"))
     if "report" in metrics:
         lines.append(f"  report: {metrics['report']}")
     return lines

@@ -41,7 +41,7 @@ class ServeArgs:
     gallery: str = ""  # a gallery (gait index) whose labelled sequences are enrolled once
     admin: bool = True  # enrol / delete / list, behind the token
     token_file: str = ""  # where replicas read the token (GAIT_TOKEN_FILE); the secret never goes in a config
-    threshold: float = 0.5  # cosine similarity under which the answer is "unknown"
+    threshold: float | None = None  # cosine similarity under which: "unknown" (None: the one gait evaluate measured)
     min_replicas: int = 1
     max_replicas: int = 2
     embedder_cpus: float = 1.0
@@ -60,6 +60,8 @@ class ServeArgs:
             kind = known[k]
             if kind == "bool" and isinstance(v, str):
                 v = v.lower() in ("1", "true", "yes")
+            elif kind == "float | None":
+                v = None if v is None or str(v).lower() in ("", "none", "null") else float(v)
             elif kind in ("int", "float"):
                 v = {"int": int, "float": float}[kind](v)
             out[k] = v
@@ -120,6 +122,7 @@ def from_env() -> Any:
             "min_replicas": env.get("GAIT_MIN_REPLICAS", "1"),
             "max_replicas": env.get("GAIT_MAX_REPLICAS", "4"),
             "embedder_gpus": env.get("GAIT_GPUS_PER_REPLICA", "0"),
+            "threshold": env.get("GAIT_THRESHOLD", ""),
         }
     )
 

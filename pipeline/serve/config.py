@@ -11,7 +11,7 @@ class ServeConfig:
     host: str = "127.0.0.1"  # loopback only unless told
     port: int = 8000
     no_admin: bool = False  # no enrolment, deletion or listing
-    threshold: float = 0.5  # cosine similarity under which the answer is "unknown"
+    threshold: float | None = None  # cosine similarity under which: "unknown" (None: the model's measured one)
     min_replicas: int = 1  # embedder replicas, autoscaled between these
     max_replicas: int = 2
     gpus_per_replica: float = 0.0

@@ -89,7 +89,8 @@ def serve_and_identify(model_dir: Path, gallery: str, workdir: Path, address: st
     lines = [
         f"  serve: identified {Path(source).name} over HTTP at {url}/identify: {answer['identity']} ({ok}; truth "
         f"{truth}, held out of training; top-3 {top}); {len(registry.identities())} people enrolled; "
-        f"served in {np.round(r.elapsed.total_seconds(), 2)} s, then shut down"
+        f"served in {np.round(r.elapsed.total_seconds(), 2)} s, then shut down",
+        f"    threshold {answer['threshold']:.3f}: {answer['threshold_from']}",
     ]
     if two is not None:
         lines.append(two_people_line(two, pair))
@@ -106,7 +107,8 @@ def two_people_line(r: requests.Response, pair: list[tuple[str, str]]) -> str:
     for p, truth in zip(people, truths, strict=False):
         f, x0, y0, x1, y1 = p["boxes"][len(p["boxes"]) // 2]
         mark = "right" if p["identity"] == truth else f"wrong, truth {truth}"
-        said.append(f"{p['identity']} ({mark}) in box {x0:.0f},{y0:.0f}-{x1:.0f},{y1:.0f} at frame {f:.0f}")
+        sim = "" if p.get("similarity") is None else f" {p['similarity']:.2f}"
+        said.append(f"{p['identity']}{sim} ({mark}) in box {x0:.0f},{y0:.0f}-{x1:.0f},{y1:.0f} at frame {f:.0f}")
     right = sum(p["identity"] == t for p, t in zip(people, truths, strict=False))
     return (
         f"  serve: a two-person clip ({Path(pair[0][0]).name} | {Path(pair[1][0]).name} side by side): "

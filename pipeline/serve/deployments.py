@@ -68,14 +68,19 @@ class Embedder:
         return self.info.version
 
 
+DEFAULT_THRESHOLD = 0.5  # only for a model that `gait evaluate` has not measured
+
+
 class Classifier:
     """Identities from the registry: per identity the best cosine similarity of the probe's mean vector to any
     of its vectors (nearest neighbour), the SVM's calibrated probability when there are 2+ identities, and
-    "unknown" when the best similarity is under `threshold`."""
+    "unknown" when the best similarity is under the threshold: the one given, else the one `gait evaluate`
+    measured for this model (strangers named at its target rate; pipeline.evaluate.open_set), else 0.5."""
 
-    def __init__(self, registry_url: str, model_dir: str, threshold: float = 0.5) -> None:
-        self.registry = Registry(registry_url, ModelInfo(model_dir).version)
-        self.threshold = threshold
+    def __init__(self, registry_url: str, model_dir: str, threshold: float | None = None) -> None:
+        self.info = ModelInfo(model_dir)
+        self.registry = Registry(registry_url, self.info.version)
+        self.set_threshold(threshold)
         self.generation = -1
         self.names: list[str] = []
         self.vectors = np.zeros((0, 0), np.float32)
@@ -83,13 +88,26 @@ class Classifier:
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         """`user_config` of the deployment, applied to live replicas by `serve deploy` (no restart): the
-        open-set `threshold`, and a `gallery` (a `gait index` output) whose labelled people are enrolled once;
-        the next request reloads the vectors and refits the SVM (every replica sees the registry's
-        generation move)."""
+        open-set `threshold` (None: the model's measured one), and a `gallery` (a `gait index` output) whose
+        labelled people are enrolled once; the next request reloads the vectors and refits the SVM (every
+        replica sees the registry's generation move)."""
 
-        self.threshold = float(config.get("threshold", self.threshold))
+        if "threshold" in config:
+            self.set_threshold(config["threshold"])
         if config.get("gallery"):
             seed_from_gallery(self.registry, str(config["gallery"]))
+
+    def set_threshold(self, threshold: float | None) -> None:
+        """`threshold`, or with None the model's measured one, read now (an evaluation made since the replica
+        started counts from the next reconfigure), or the default when it has none."""
+        measured = self.info.open_set_threshold() if threshold is None else None
+        if threshold is not None:
+            self.threshold, self.threshold_from = float(threshold), "set for this deployment"
+        elif measured is not None:
+            self.threshold, self.threshold_from = measured
+        else:
+            self.threshold = DEFAULT_THRESHOLD
+            self.threshold_from = "the default: this model has no evaluation (gait evaluate measures one)"
 
     def _refresh(self) -> None:
         gen = self.registry.generation()
@@ -127,6 +145,7 @@ class Classifier:
             "identity": top_name if known else "unknown",
             "similarity": round(top_sim, 4),
             "threshold": self.threshold,
+            "threshold_from": self.threshold_from,
             "candidates": candidates,
         }
 

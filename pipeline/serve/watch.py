@@ -248,7 +248,7 @@ class RemoteIdentifier:
 class LocalIdentifier:
     """Windows → the same preprocessing, embedder and classifier as the endpoint, in this process."""
 
-    def __init__(self, model_dir: str, registry_url: str, threshold: float = 0.5) -> None:
+    def __init__(self, model_dir: str, registry_url: str, threshold: float | None = None) -> None:
         from pipeline.serve.deployments import Classifier
 
         info = ModelInfo(model_dir)

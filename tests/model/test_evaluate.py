@@ -10,6 +10,7 @@ import pytest
 from pipeline.cli import main
 from pipeline.evaluate.gei import stream_geis
 from pipeline.evaluate.run import evaluate
+from pipeline.evaluate.summary import summary_lines
 from pipeline.identify.index import index_archive
 from pipeline.ingest.shards import load_clips
 from tests.code.test_evaluate_streaming import in_memory_geis
@@ -50,6 +51,12 @@ def test_metrics_cover_the_protocol(report):
     assert svm["threshold_from"] == "impostor vectors"  # the validation sequences of training subjects
     assert set(svm["per_condition"]) == {"nm", "bg", "cl"}
     assert saved["methods"]["gei"]["model"]["lda_components"] == 2  # 3 training subjects → C − 1 axes
+    endpoint = saved["methods"]["network"]["open_set"]  # the rule `gait serve` answers by, and its threshold
+    assert endpoint["target_far"] == 0.01 and -1.0 <= endpoint["threshold"] <= 1.0001
+    assert endpoint["threshold_from"].startswith("16 probe sequences of 2 held-out people")
+    assert 0.0 <= endpoint["at_old_default"]["strangers_accepted"] <= 1.0
+    assert "cross_fitted" not in endpoint  # 2 held-out people: no halves to judge each other
+    assert any(line.startswith("  endpoint (nearest enrolled sequence): threshold") for line in summary_lines(saved))
     assert m["report"] == str(out / "report.html") and "precision@k" in saved["map_definition"]
 
 
@@ -57,10 +64,12 @@ def test_report_is_self_contained_with_its_figures(report):
     out, _ = report
     html = (out / "report.html").read_text()
     per_view = [f"rank1_per_view_{c}.png" for c in ("nm", "bg", "cl")]
-    for name in ("cmc.png", "roc.png", "rank1_views.png", "rank1_views_gei.png", "confusion.png", *per_view):
+    figures = ("cmc.png", "roc.png", "open_set.png", "rank1_views.png", "rank1_views_gei.png", "confusion.png")
+    for name in (*figures, *per_view):
         assert (out / "plots" / name).stat().st_size > 1000, name
         assert f'href="plots/{name}"' in html
-    assert html.count("data:image/png;base64,") == 8
+    assert html.count("data:image/png;base64,") == 9
+    assert "The endpoint's open set" in html and "strangers named (%)" in html
     assert "GEI + PCA + LDA" in html and "identical views are left out" in html
     assert "mAP per probe view" in html and "Rank-1 per probe view" in html and "mAP NM" in html
 
