@@ -1,9 +1,10 @@
 """`gait watch SOURCE`: live input. Follows a camera, stream or file over a sliding window of frames and asks
 who is walking: through the HTTP endpoint (`--url`, the window as JPEG frames to /identify, tagged with the
 camera's name for the Dialogflow webhook), or locally with a model and a registry. Prints one line per person
-per window: each window's people are found and tracked, and each is identified on their own. Windows overlap,
-so a person keeps one number across them (`PersonIds`: their boxes in the shared frames), and the watch ends
-with what it saw of each person (`WatchSummary`).
+per window: each window's people are found and tracked, and each is identified on their own. A person keeps one
+number across windows (`PersonIds`: their boxes in the frames two windows share, or, where a live source's
+windows share none, where they were heading), and the watch ends with what it saw of each person
+(`WatchSummary`).
 """
 
 from __future__ import annotations
@@ -42,13 +43,16 @@ class Sighting:
 
 
 class PersonIds:
-    """Numbers people across overlapping windows. Each window is tracked on its own, so its track ids start
-    anew; consecutive windows share `window - step` frames, and a person of the new window whose boxes in those
+    """Numbers people across windows. Each window is tracked on its own, so its track ids start anew.
+    Consecutive windows of a file share `window - step` frames: a person of the new window whose boxes in those
     frames overlap a person's of the last window (mean IoU ≥ `min_iou` over ≥ `min_shared` frames) keeps that
-    person's number. Anyone else is given a new one."""
+    person's number. A live source's windows can share none (the newest frames are taken while the last window
+    was being identified): there a person seen again within `max_gap` frames keeps their number when their first
+    box overlaps where the last window's person was heading (their last box moved on at its recent speed, as a
+    tracker's motion model predicts). Anyone else is given a new one."""
 
-    def __init__(self, min_iou: float = 0.3, min_shared: int = 3) -> None:
-        self.min_iou, self.min_shared = min_iou, min_shared
+    def __init__(self, min_iou: float = 0.3, min_shared: int = 3, max_gap: int = 50) -> None:
+        self.min_iou, self.min_shared, self.max_gap = min_iou, min_shared, max_gap
         self.last: dict[int, dict[int, np.ndarray]] = {}  # number → stream frame → box, of the last window
         self.count = 0
 
@@ -65,8 +69,12 @@ class PersonIds:
                 if len(shared) >= self.min_shared:
                     ious = sv.box_iou_batch(np.stack([path[f] for f in shared]), np.stack([old[f] for f in shared]))
                     iou = float(np.mean(np.diag(ious)))
-                    if iou >= self.min_iou:
-                        pairs.append((iou, i, number))
+                elif path and not shared and 0 < (first := min(path)) - max(old) <= self.max_gap:
+                    iou = float(sv.box_iou_batch(path[first][None], _heading(old, first)[None])[0, 0])
+                else:
+                    continue
+                if iou >= self.min_iou:
+                    pairs.append((iou, i, number))
         numbers: list[int | None] = [None] * len(people)
         taken: set[int] = set()
         for _, i, number in sorted(pairs, reverse=True):
@@ -79,6 +87,15 @@ class PersonIds:
                 numbers[i] = self.count
         self.last = {n: path for n, path in zip(numbers, paths, strict=True) if n is not None}
         return numbers
+
+
+def _heading(path: dict[int, np.ndarray], frame: int, recent: int = 8) -> np.ndarray:
+    """Where the box of `path` would be at the later `frame`: its last box moved on at the speed of its last
+    `recent` frames."""
+    frames = sorted(path)[-recent:]
+    last = frames[-1]
+    speed = (path[last] - path[frames[0]]) / (last - frames[0]) if last > frames[0] else 0.0
+    return path[last] + speed * (frame - last)
 
 
 @dataclass

@@ -81,6 +81,24 @@ def test_people_keep_their_number_across_overlapping_windows():
     assert ids.assign(12, [_walker(200, -2, range(12, 20), 1)]) == [5]
 
 
+def test_people_keep_their_number_across_windows_that_share_no_frame():
+    """A live source's windows are its newest frames, taken while the last window was identified: they share
+    none. A person seen again soon keeps their number where their first box overlaps where they were heading."""
+    ids = PersonIds(max_gap=20)
+    first = [_walker(0, 3, range(0, 8), 1), _walker(200, 0, range(0, 8), 2)]
+    assert ids.assign(0, first) == [1, 2]
+    # frames 15-22: person 1 walked on at 3 px a frame (at x 45 now: their last box, at x 21, does not overlap
+    # it, but their heading does); person 2 stood still; a newcomer
+    second = [_walker(200, 0, range(15, 23), 1), _walker(100, 0, range(15, 23), 2), _walker(0, 3, range(15, 23), 3)]
+    assert ids.assign(15, second) == [2, 3, 1]
+    # frames 30-37: someone walking the other way, where person 1 last was (x 66) but not where they were heading
+    # (x 90), is not taken for them
+    assert ids.assign(30, [_walker(150, -3, range(30, 38), 1)]) == [4]
+    # a gap longer than max_gap: a new number, even on the same path
+    ids.assign(40, [_walker(0, 3, range(40, 48), 1)])
+    assert ids.assign(70, [_walker(0, 3, range(70, 78), 1)]) == [ids.count]
+
+
 def test_watch_numbers_people_in_stream_frames(tmp_path):
     """A window's boxes are in its own frames; `watch` places each window in the stream, so a person seen in
     every window keeps one number and their last box names its stream frame."""
