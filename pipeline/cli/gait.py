@@ -6,10 +6,10 @@ import argparse
 import sys
 
 from pipeline import __version__
-from pipeline.cli import evaluate, index, pose, preprocess, serve, synth, train
+from pipeline.cli import evaluate, index, pose, preprocess, search, serve, synth, train
 from pipeline.cli import pipeline as main_job
 
-COMMAND_MODULES = (synth, preprocess, train, pose, index, evaluate, serve, main_job)
+COMMAND_MODULES = (synth, preprocess, train, pose, index, search, evaluate, serve, main_job)
 
 
 def build_parser() -> argparse.ArgumentParser:

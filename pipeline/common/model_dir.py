@@ -33,6 +33,7 @@ import pyarrow.fs as pafs
 from pipeline.common.storage import copy_tree, is_remote, join, read_bytes, replace_dir, resolve
 
 VERSION_FILE = "version"  # the content hash of everything else; written last, so its presence marks a whole model
+DEFAULT_OPEN_SET_THRESHOLD = 0.5  # cosine similarity; only for a model that `gait evaluate` has not measured
 REPORTS_DIR = "evaluation"  # reports about the model kept beside it: not part of it, not hashed, not fetched
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from ray import serve
 
-from pipeline.common.model_dir import ModelInfo
+from pipeline.common.model_dir import DEFAULT_OPEN_SET_THRESHOLD, ModelInfo
 from pipeline.identify.embed import load_embedder, mean_vector
 from pipeline.identify.svm import fit_sklearn, from_sklearn
 from pipeline.models.embedding import embed_clips_shared, set_threads
@@ -68,9 +68,6 @@ class Embedder:
         return self.info.version
 
 
-DEFAULT_THRESHOLD = 0.5  # only for a model that `gait evaluate` has not measured
-
-
 class Classifier:
     """Identities from the registry: per identity the best cosine similarity of the probe's mean vector to any
     of its vectors (nearest neighbour), the SVM's calibrated probability when there are 2+ identities, and
@@ -106,7 +103,7 @@ class Classifier:
         elif measured is not None:
             self.threshold, self.threshold_from = measured
         else:
-            self.threshold = DEFAULT_THRESHOLD
+            self.threshold = DEFAULT_OPEN_SET_THRESHOLD
             self.threshold_from = "the default: this model has no evaluation (gait evaluate measures one)"
 
     def _refresh(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -15,9 +16,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.cli import main
 from pipeline.identify.embed import load_embedder
 from pipeline.identify.gallery import MEAN_ROW, Gallery, read_gallery, vectors
 from pipeline.identify.index import index_archive
+from pipeline.identify.search import gallery_vector, search
 from pipeline.ingest.shards import load_clips
 from pipeline.models.embedding import embed_clips, embed_clips_shared, frame_index
 from tests.data.conftest import read_frames, textured_background, write_video
@@ -186,8 +189,58 @@ def test_killed_midway_then_rerun_equals_one_clean_run(clean_gallery, archive, l
     np.testing.assert_allclose(vectors(a), vectors(b), atol=1e-5)
 
 
+def test_search_streams_the_gallery_and_finds_what_brute_force_finds(clean_gallery):
+    """`search` keeps each probe's best walks batch by batch; a whole-table nearest-neighbour search agrees."""
+    out, _ = clean_gallery
+    means = read_gallery(str(out), means_only=True)
+    vecs, ids = vectors(means), means["sequence_id"].to_pylist()
+    version = means["model_version"][0].as_py()
+    probes = np.concatenate([vecs[[0, 17, 30]], np.random.default_rng(0).normal(size=(1, vecs.shape[1]))])
+    hits, searched = search(str(out), version, probes, top_k=5, exclude=frozenset({ids[3]}), batch_rows=7)
+    assert searched == len(ids) - 1 == 48
+    unit = probes / np.linalg.norm(probes, axis=1, keepdims=True)
+    sims = unit @ (vecs / np.linalg.norm(vecs, axis=1, keepdims=True)).T
+    sims[:, 3] = -np.inf  # excluded
+    for q, found in enumerate(hits):
+        want = np.argsort(-sims[q], kind="stable")[:5]
+        assert [h.sequence_id for h in found] == [ids[i] for i in want]
+        np.testing.assert_allclose([h.similarity for h in found], sims[q, want], atol=1e-4)
+    assert hits[0][0].sequence_id == ids[0] and hits[0][0].similarity == pytest.approx(1.0, abs=1e-4)
+    vector, source = gallery_vector(str(out), version, ids[17])
+    np.testing.assert_allclose(vector, vecs[17], atol=1e-6)
+    assert source == means["source"][17].as_py()
+    with pytest.raises(ValueError, match="no sequence"):
+        gallery_vector(str(out), version, "no-such-walk")
+
+
+def test_search_command_lists_each_persons_nearest_walks(clean_gallery, archive, local_model, tmp_path, capsys):
+    """`gait search VIDEO`: the video's walker is found and embedded as an upload is, the archive's walks are
+    listed nearest first, and the summary comes last; --sequence searches from one of the gallery's walks."""
+    out, _ = clean_gallery
+    video = sorted((archive / "videos").glob("002-nm-02-*.mp4"))[0]
+    result = tmp_path / "found.json"
+    args = ["--gallery", str(out), "--model", str(local_model), "--top-k", "4"]
+    assert main(["search", str(video), *args, "--json", str(result)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith(f"search: person 1 of 1 in {video.name} (track ") and "nearest of 49 walks" in lines[0]
+    assert lines[-1].startswith("search: 1 person searched for among 49 walks") and "threshold 0.500" in lines[-1]
+    found = json.loads(result.read_text())
+    assert found["threshold_from"] == "the default: the model has no evaluation" and found["searched"] == 49
+    (person,) = found["people"]
+    sims = [h["similarity"] for h in person["hits"]]
+    assert len(sims) == 4 and sims == sorted(sims, reverse=True) and person["first_frame"] == 0
+    assert all(Path(h["source"]).parent == archive / "videos" for h in person["hits"])
+
+    walk = person["hits"][0]["sequence_id"]
+    assert main(["search", walk, "--sequence", *args, "--threshold", "0.2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith(f"search: walk {walk} (") and "nearest of 48 walks" in lines[0]
+    assert lines[-1].endswith("4 listed at or above the threshold 0.200 (--threshold)")
+    with pytest.raises(SystemExit, match="no video at"):
+        main(["search", str(tmp_path / "missing.mp4"), *args])
+
+
 def test_svm_command_enrols_a_gallery(clean_gallery, tmp_path, capsys):
-    from pipeline.cli import main
     from pipeline.identify.svm import LinearSvm
 
     out, _ = clean_gallery

@@ -11,9 +11,9 @@ import shutil
 import numpy as np
 import pytest
 
-from pipeline.common.model_dir import ModelInfo
+from pipeline.common.model_dir import DEFAULT_OPEN_SET_THRESHOLD, ModelInfo
 from pipeline.evaluate.run import evaluate
-from pipeline.serve.deployments import DEFAULT_THRESHOLD, Classifier
+from pipeline.serve.deployments import Classifier
 from pipeline.serve.registry import Registry
 
 
@@ -39,7 +39,7 @@ def test_the_classifier_takes_the_measured_threshold(evaluated, local_model, tmp
     never = tmp_path / "never-evaluated"
     shutil.copytree(local_model, never, ignore=shutil.ignore_patterns("evaluation"))
     plain = Classifier(url, str(never))
-    assert plain.threshold == DEFAULT_THRESHOLD and "no evaluation" in plain.threshold_from
+    assert plain.threshold == DEFAULT_OPEN_SET_THRESHOLD and "no evaluation" in plain.threshold_from
     shutil.copytree(model / "evaluation", never / "evaluation")  # the same version of the model, evaluated since
     plain.reconfigure({"threshold": None, "gallery": ""})
     assert plain.threshold == chosen["threshold"]
