@@ -2,8 +2,9 @@
 
 A gallery has one mean vector per sequence (a labelled walk, or one person's track in footage). A probe's vector
 is compared with each by cosine similarity, and the `top_k` best are kept per probe. The mean rows are streamed
-one record batch at a time, so memory stays flat however large the archive: only the (sequence, content) keys
-are read whole first, to keep the newest content of a sequence indexed twice, as `read_gallery` does.
+one record batch at a time (one file read ahead), so the vectors' memory stays flat however large the archive.
+Only the keys are read whole first, in Arrow, to find the sequences indexed with more than one content and keep
+their newest, as `read_gallery` does.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ import pyarrow.dataset as pads
 
 from pipeline.identify.gallery import MEAN_ROW, Gallery, vectors
 
+# Arrow's defaults (16 batches of 4 files ahead) would hold far more than the batch at hand: memory then grows
+# with the number of files read ahead, not with what the search keeps.
+READ_AHEAD = {"batch_readahead": 2, "fragment_readahead": 1}
 HIT_COLUMNS = ["sequence_id", "source", "subject", "track_id", "first_frame", "last_frame"]
 
 
@@ -46,16 +50,20 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
-def _newest(dataset: pads.Dataset) -> pa.Table:
-    """(sequence_id, content_hash) of the newest content of every sequence's mean row."""
-    keys = dataset.to_table(
-        columns=["sequence_id", "content_hash", "committed_at"], filter=pads.field("clip_index") == MEAN_ROW
-    )
-    newest = keys.group_by("sequence_id").aggregate([("committed_at", "max")])
-    joined = keys.join(newest, "sequence_id")
-    return joined.filter(pc.equal(joined["committed_at"], joined["committed_at_max"])).select(
-        ["sequence_id", "content_hash"]
-    )
+def _stale(dataset: pads.Dataset) -> dict[str, str]:
+    """sequence_id → its newest content_hash, for the sequences indexed with more than one content (rare: a
+    source re-indexed after it changed); their other rows are stale. Only the keys are read, in Arrow."""
+    keys = dataset.scanner(
+        columns=["sequence_id", "content_hash", "committed_at"],
+        filter=pads.field("clip_index") == MEAN_ROW,
+        **READ_AHEAD,
+    ).to_table()
+    counts = keys.group_by("sequence_id").aggregate([("content_hash", "count_distinct")])
+    twice = counts.filter(pc.greater(counts["content_hash_count_distinct"], 1))["sequence_id"]
+    if not len(twice):
+        return {}
+    keys = keys.filter(pc.is_in(keys["sequence_id"], twice)).sort_by([("committed_at", "ascending")])
+    return dict(zip(keys["sequence_id"].to_pylist(), keys["content_hash"].to_pylist(), strict=True))  # newest last
 
 
 def search(
@@ -74,8 +82,7 @@ def search(
     if not files:
         raise FileNotFoundError(f"{gallery} has no vectors for model version {model_version}")
     dataset = pads.dataset(files, filesystem=g.fs, format="parquet")
-    newest = _newest(dataset)
-    keep = set(zip(newest["sequence_id"].to_pylist(), newest["content_hash"].to_pylist(), strict=True))
+    newest = _stale(dataset)
     queries = _unit(np.atleast_2d(probes))
     best_sims = np.full((len(queries), 0), -np.inf, np.float32)
     best_rows: list[dict[str, Any]] = []  # the rows behind the columns of best_sims
@@ -84,10 +91,11 @@ def search(
         columns=[*HIT_COLUMNS, "content_hash", "embedding"],
         filter=pads.field("clip_index") == MEAN_ROW,
         batch_size=batch_rows,
+        **READ_AHEAD,
     )
     for batch in scanner.to_batches():
         ids, hashes = batch["sequence_id"].to_pylist(), batch["content_hash"].to_pylist()
-        mask = [(s, h) in keep and s not in exclude for s, h in zip(ids, hashes, strict=True)]
+        mask = [newest.get(s, h) == h and s not in exclude for s, h in zip(ids, hashes, strict=True)]
         batch = batch.filter(pa.array(mask, pa.bool_()))
         if not batch.num_rows:
             continue
