@@ -50,6 +50,8 @@ def test_page_enrol_identify_webcam_delete(server, videos):
         page.click("#identify-btn")
         page.wait_for_function("document.getElementById('status').textContent === 'Done.'", timeout=120_000)
         assert page.text_content("#identity")
+        assert ", a name from 0.5, " in page.text_content("#similarity")  # the tiny model was never evaluated
+        assert "no evaluation" in page.get_attribute("#similarity", "title")
         assert page.locator("#topk tbody tr").count() >= 1
         # every person found is listed and boxed over the video with their answer
         assert page.locator("#people-found tbody tr").count() == 1

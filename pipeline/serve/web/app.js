@@ -23,7 +23,9 @@ async function callApi(path, options = {}) {
 function showAnswer(answer) {
   $("answer").hidden = false;
   $("identity").textContent = answer.identity;
-  $("similarity").textContent = answer.similarity == null ? "" : `(similarity ${answer.similarity}, ${answer.clips} clips)`;
+  const named = answer.threshold == null ? "" : `, a name from ${answer.threshold}`;
+  $("similarity").textContent = answer.similarity == null ? "" : `(similarity ${answer.similarity}${named}, ${answer.clips} clips)`;
+  $("similarity").title = answer.threshold_from || "";
   const rows = $("topk").querySelector("tbody");
   rows.innerHTML = "";
   answer.candidates.forEach((c, i) => {
