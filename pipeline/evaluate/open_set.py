@@ -81,7 +81,11 @@ def open_set(gallery: Sequences, probes: Sequences, far: float) -> dict[str, Any
         "target_far": far,
         "threshold": float(np.ceil(threshold * 1e4) / 1e4),  # rounded up: never a stranger more
         "threshold_from": f"{int(known.sum())} probe sequences of {len(set(probes.subjects))} held-out people, "
-        "each against the gallery without its own person",
+        f"each against a gallery of {len(gallery)} walks of {len(set(gallery.subjects))} people without its own",
+        # A stranger's best score is a maximum over the enrolled walks: a larger enrolment names more strangers
+        # at the same threshold. The threshold holds for a gallery of about this size.
+        "gallery_walks": len(gallery),
+        "gallery_people": len(set(gallery.subjects)),
         "identified_closed_set": float(np.mean(right)),
         "at_old_default": {"threshold": OLD_DEFAULT, **_rates(best, right, stranger, OLD_DEFAULT)},
         "curve": _curve(best, right, stranger),

@@ -54,6 +54,7 @@ def test_metrics_cover_the_protocol(report):
     endpoint = saved["methods"]["network"]["open_set"]  # the rule `gait serve` answers by, and its threshold
     assert endpoint["target_far"] == 0.01 and -1.0 <= endpoint["threshold"] <= 1.0001
     assert endpoint["threshold_from"].startswith("16 probe sequences of 2 held-out people")
+    assert (endpoint["gallery_walks"], endpoint["gallery_people"]) == (4, 2)  # what the threshold holds for
     assert 0.0 <= endpoint["at_old_default"]["strangers_accepted"] <= 1.0
     assert "cross_fitted" not in endpoint  # 2 held-out people: no halves to judge each other
     assert any(line.startswith("  endpoint (nearest enrolled sequence): threshold") for line in summary_lines(saved))
