@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.common.atomic import atomic_write_bytes
-from pipeline.common.model_dir import DEFAULT_OPEN_SET_THRESHOLD, ModelInfo
+from pipeline.common.model_dir import ModelInfo
 from pipeline.identify.embed import load_embedder, mean_vector
 from pipeline.identify.search import Hit, gallery_vector, search
 from pipeline.models.embedding import embed_clips_shared
@@ -82,13 +82,7 @@ def run_search(args: argparse.Namespace) -> int:
         hits, searched = search(args.gallery, info.version, probes, top_k=args.top_k, exclude=exclude)
     except (FileNotFoundError, ValueError) as exc:
         raise SystemExit(f"gait search: {exc}") from exc
-    measured = info.open_set_threshold()
-    if args.threshold is not None:
-        threshold, why = args.threshold, "--threshold"
-    elif measured is not None:
-        threshold, why = measured
-    else:
-        threshold, why = DEFAULT_OPEN_SET_THRESHOLD, "the default: the model has no evaluation"
+    threshold, why = info.choose_threshold(args.threshold, "--threshold")
     for i, (person, found) in enumerate(zip(people, hits, strict=True)):
         print(f"search: {_who(person, len(people), i, args.probe)}: the {len(found)} nearest of {searched} walks")
         print(f"  {'cosine':>6}  {'':5}  {'subject':>8}  source")

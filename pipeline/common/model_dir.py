@@ -210,3 +210,15 @@ class ModelInfo:
             return None
         why = f"gait evaluate: {100 * chosen['target_far']:g}% of strangers named, on {chosen['threshold_from']}"
         return float(chosen["threshold"]), why
+
+    def choose_threshold(
+        self, given: float | None = None, given_by: str = "set for this deployment"
+    ) -> tuple[float, str]:
+        """The open-set threshold to answer by, and why: the one given, else the measured one (read now), else
+        DEFAULT_OPEN_SET_THRESHOLD."""
+        if given is not None:
+            return float(given), given_by
+        return self.open_set_threshold() or (
+            DEFAULT_OPEN_SET_THRESHOLD,
+            "the default: this model has no evaluation (gait evaluate measures one)",
+        )

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from ray import serve
 
-from pipeline.common.model_dir import DEFAULT_OPEN_SET_THRESHOLD, ModelInfo
+from pipeline.common.model_dir import ModelInfo
 from pipeline.identify.embed import load_embedder, mean_vector
 from pipeline.identify.svm import fit_sklearn, from_sklearn
 from pipeline.models.embedding import embed_clips_shared, set_threads
@@ -97,14 +97,7 @@ class Classifier:
     def set_threshold(self, threshold: float | None) -> None:
         """`threshold`, or with None the model's measured one, read now (an evaluation made since the replica
         started counts from the next reconfigure), or the default when it has none."""
-        measured = self.info.open_set_threshold() if threshold is None else None
-        if threshold is not None:
-            self.threshold, self.threshold_from = float(threshold), "set for this deployment"
-        elif measured is not None:
-            self.threshold, self.threshold_from = measured
-        else:
-            self.threshold = DEFAULT_OPEN_SET_THRESHOLD
-            self.threshold_from = "the default: this model has no evaluation (gait evaluate measures one)"
+        self.threshold, self.threshold_from = self.info.choose_threshold(threshold)
 
     def _refresh(self) -> None:
         gen = self.registry.generation()
