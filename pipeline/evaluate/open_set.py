@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.evaluate.protocol import Sequences
+from pipeline.identify.embed import unit_rows
 from pipeline.identify.svm import threshold_for_far
 
 OLD_DEFAULT = 0.5  # the endpoint's threshold before it was measured: reported beside the chosen one
@@ -27,20 +28,15 @@ RULE = (
 )
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
-
-
 def match_scores(gallery: Sequences, probes: Sequences, block: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per probe: the best similarity to the gallery, whether that best match is the probe's own person, and
     the best similarity with the probe's own person left out of the gallery (how it scores as a stranger).
     `block` probes at a time, so memory is block × gallery whatever the number of probes."""
-    g = _unit(gallery.vectors).T
+    g = unit_rows(gallery.vectors).T
     best, right, stranger = (np.empty(len(probes)), np.empty(len(probes), bool), np.empty(len(probes)))
     for lo in range(0, len(probes), block):
         rows = slice(lo, lo + block)
-        sims = _unit(probes.vectors[rows]) @ g  # [block, G]
+        sims = unit_rows(probes.vectors[rows]) @ g  # [block, G]
         best[rows] = sims.max(1)
         right[rows] = gallery.subjects[sims.argmax(1)] == probes.subjects[rows]
         sims[gallery.subjects[None, :] == probes.subjects[rows, None]] = -np.inf

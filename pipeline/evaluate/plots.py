@@ -76,16 +76,12 @@ def plot_open_set(open_set: dict, path: Path) -> Path:
     curve = open_set["curve"]
     far = np.maximum(np.asarray(curve["strangers_accepted"]), 1e-3)
     ax.plot(far, 100 * np.asarray(curve["identified"]), "-", color="C0", label="as the threshold moves")
-    marks = [("chosen", open_set.get("cross_fitted"), "o", "C3"), ("old", open_set["at_old_default"], "s", "C7")]
-    for name, point, marker, color in marks:
-        if point is None:
-            continue
-        t = open_set["threshold"] if name == "chosen" else point["threshold"]
-        label = (
-            f"threshold {t:.3f} for FAR {open_set['target_far']:g} (cross-fitted)"
-            if name == "chosen"
-            else f"threshold {t:g}, before it was measured"
-        )
+    chosen, old = open_set.get("cross_fitted"), open_set["at_old_default"]
+    marks = [(old, "s", "C7", f"threshold {old['threshold']:g}, before it was measured")]
+    if chosen is not None:
+        label = f"threshold {open_set['threshold']:.3f} for FAR {open_set['target_far']:g} (cross-fitted)"
+        marks.insert(0, (chosen, "o", "C3", label))
+    for point, marker, color, label in marks:
         ax.plot(max(point["strangers_accepted"], 1e-3), 100 * point["identified"], marker, color=color, label=label)
     ax.set(
         xscale="log",

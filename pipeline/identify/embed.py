@@ -42,6 +42,14 @@ def load_embedder(model_dir: str | Path) -> Any:
     return load_model(model_file(local_model(model_dir), "gait"))
 
 
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row on the unit sphere, so that a matrix product gives cosine similarities (float32 or wider, as
+    given)."""
+    x = np.asarray(vectors)
+    x = x.astype(np.result_type(x.dtype, np.float32), copy=False)
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
 def mean_vector(vectors: np.ndarray) -> np.ndarray:
     """A sequence's vector: the mean of its clips' unit vectors, back on the unit sphere."""
     m = np.asarray(vectors, np.float32).mean(0)

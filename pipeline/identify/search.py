@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
+from pipeline.identify.embed import unit_rows
 from pipeline.identify.gallery import MEAN_ROW, Gallery, vectors
 
 # Arrow's defaults (16 batches of 4 files ahead) would hold far more than the batch at hand: memory then grows
@@ -43,11 +44,6 @@ class Hit:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, np.float32)
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
 
 
 def _stale(dataset: pads.Dataset) -> dict[str, str]:
@@ -83,7 +79,7 @@ def search(
         raise FileNotFoundError(f"{gallery} has no vectors for model version {model_version}")
     dataset = pads.dataset(files, filesystem=g.fs, format="parquet")
     newest = _stale(dataset)
-    queries = _unit(np.atleast_2d(probes))
+    queries = unit_rows(np.atleast_2d(probes))
     best_sims = np.full((len(queries), 0), -np.inf, np.float32)
     best_rows: list[dict[str, Any]] = []  # the rows behind the columns of best_sims
     searched = 0
@@ -96,14 +92,12 @@ def search(
     for batch in scanner.to_batches():
         ids, hashes = batch["sequence_id"].to_pylist(), batch["content_hash"].to_pylist()
         mask = [newest.get(s, h) == h and s not in exclude for s, h in zip(ids, hashes, strict=True)]
-        batch = batch.filter(pa.array(mask, pa.bool_()))
-        if not batch.num_rows:
+        table = pa.Table.from_batches([batch.filter(pa.array(mask, pa.bool_()))])
+        if not table.num_rows:
             continue
-        searched += batch.num_rows
-        sims = queries @ _unit(vectors(pa.Table.from_batches([batch]))).T  # [Q, B]
-        rows = pa.Table.from_batches([batch]).select(HIT_COLUMNS).to_pylist()
-        best_sims = np.concatenate([best_sims, sims], axis=1)
-        best_rows += rows
+        searched += table.num_rows
+        best_sims = np.concatenate([best_sims, queries @ unit_rows(vectors(table)).T], axis=1)  # [Q, kept + B]
+        best_rows += table.select(HIT_COLUMNS).to_pylist()
         if best_sims.shape[1] > top_k:  # keep each probe's top_k; a row stays while any probe keeps it
             top = np.argpartition(-best_sims, top_k - 1, axis=1)[:, :top_k]
             cols = np.unique(top)

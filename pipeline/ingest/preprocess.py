@@ -36,7 +36,7 @@ from pipeline.ingest.errors import (
     track_counts,
     track_errors,
 )
-from pipeline.ingest.layouts import survey
+from pipeline.ingest.layouts import Survey, survey
 from pipeline.ingest.manifest import manifest_to_table
 from pipeline.ingest.schema import SCHEMA_VERSION, to_table
 from pipeline.ingest.sequence import SequenceProcessor
@@ -160,15 +160,17 @@ def preprocess(
     layout: str | None = None,
     overwrite: bool = False,
     ray_address: str | None = None,
+    found: Survey | None = None,
 ) -> PreprocessSummary:
-    """Decode `src` into clip shards under `out`. Raises before any work if SRC is missing or OUT is taken."""
+    """Decode `src` into clip shards under `out`. Raises before any work if SRC is missing or OUT is taken.
+    `found`: the caller's `survey` of SRC with this layout, when it has one (SRC is then not listed again)."""
     import ray
 
     from pipeline.common.ray_init import ensure_ray
 
     cfg = cfg or PreprocessConfig()
     t0 = time.perf_counter()
-    found = survey(src, layout)  # a missing SRC fails here, before anything is written
+    found = found or survey(src, layout)  # a missing SRC fails here, before anything is written
     records, discovery_errors = found.records, found.errors
     out_fs, out_path = resolve(out)
     out_path = out_path.rstrip("/")
@@ -345,9 +347,12 @@ def content_hash(config_hash: str, layout: str, inputs_hash: str | None) -> str:
     return hashlib.sha256(f"{config_hash}\n{layout}\n{inputs}".encode()).hexdigest()[:16]
 
 
-def reusable(src: str, out: str, cfg: PreprocessConfig, layout: str | None = None) -> PreprocessSummary | None:
+def reusable(
+    src: str, out: str, cfg: PreprocessConfig, layout: str | None = None, found: Survey | None = None
+) -> PreprocessSummary | None:
     """The summary of `out` if it is complete and was made from `src` as it is now (the same files, sizes and
-    modification times) with this config, else None. Complete shards that are not reusable say why."""
+    modification times) with this config, else None. Complete shards that are not reusable say why. `found`:
+    the caller's `survey` of SRC, when it has one."""
     existing = read_summary(out)
     if existing is None:
         return None
@@ -362,7 +367,7 @@ def reusable(src: str, out: str, cfg: PreprocessConfig, layout: str | None = Non
         why = f"another layout ({meta['layout']})"
     elif "inputs_hash" not in meta:
         why = "a version that did not record its inputs"
-    elif meta["inputs_hash"] != survey(src, layout).inputs_hash:
+    elif meta["inputs_hash"] != (found or survey(src, layout)).inputs_hash:
         why = "other inputs: files under the source were added, removed or changed since"
     else:
         return existing

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipeline.ingest.config import PreprocessConfig, PreprocessPaths
+from pipeline.ingest.layouts import survey
 from pipeline.ingest.preprocess import PreprocessSummary, preprocess, reusable
 
 
@@ -17,10 +18,18 @@ def run(
     """Decode `paths.src` into shards at `paths.out`. With `reuse`, shards made from the same source with the
     same config are kept, unless files under the source were added, removed or changed since; otherwise an
     existing OUT is a FileExistsError unless `overwrite`."""
+    found = None
     if reuse and not overwrite:
-        made = reusable(paths.src, paths.out, config, paths.layout)
+        found = survey(paths.src, paths.layout)  # listed once: for the check, and for the shards if remade
+        made = reusable(paths.src, paths.out, config, paths.layout, found)
         if made is not None:
             return made
     return preprocess(
-        paths.src, paths.out, config, layout=paths.layout, overwrite=overwrite or reuse, ray_address=address
+        paths.src,
+        paths.out,
+        config,
+        layout=paths.layout,
+        overwrite=overwrite or reuse,
+        ray_address=address,
+        found=found,
     )
