@@ -28,8 +28,12 @@ import tempfile
 import uuid
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
+from pipeline.common.atomic import atomic_write_bytes
 from pipeline.common.storage import copy_tree, is_remote, join, read_bytes, replace_dir, resolve
 
 VERSION_FILE = "version"  # the content hash of everything else; written last, so its presence marks a whole model
@@ -38,6 +42,7 @@ REPORTS_DIR = "evaluation"  # reports about the model kept beside it: not part o
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.csv"  # one row per stage and epoch
+STRANGERS_FILE = "strangers.parquet"  # in REPORTS_DIR: the evaluation's probe vectors, the endpoint's strangers
 CURVES_FILE = "curves.png"  # the training curves
 _ATTEMPTS = 3
 _CHUNK = 1 << 20
@@ -211,6 +216,23 @@ class ModelInfo:
         why = f"gait evaluate: {100 * chosen['target_far']:g}% of strangers named, on {chosen['threshold_from']}"
         return float(chosen["threshold"]), why
 
+    def strangers(self) -> tuple[np.ndarray, np.ndarray, float] | None:
+        """The evaluation's probe vectors, their people and the target false-accept rate, for this version of the
+        model (`write_strangers`); None before an evaluation that kept them. The serving Classifier scores them
+        against its registry (pipeline.identify.strangers)."""
+        found = self.open_set_threshold()
+        fs, path = resolve(join(self.uri, REPORTS_DIR, STRANGERS_FILE))
+        try:
+            table = pq.read_table(pa.BufferReader(read_bytes(fs, path)))
+        except FileNotFoundError:
+            return None
+        meta = table.schema.metadata or {}
+        if found is None or meta.get(b"model_version", b"").decode() != self.version:
+            return None
+        vectors = np.asarray(table["vector"].combine_chunks().flatten().to_numpy(), np.float32)
+        people = np.asarray(table["subject"].to_pylist(), dtype=str)
+        return vectors.reshape(len(people), -1), people, float(meta[b"target_far"].decode())
+
     def choose_threshold(
         self, given: float | None = None, given_by: str = "set for this deployment"
     ) -> tuple[float, str]:
@@ -222,3 +244,22 @@ class ModelInfo:
             DEFAULT_OPEN_SET_THRESHOLD,
             "the default: this model has no evaluation (gait evaluate measures one)",
         )
+
+
+def write_strangers(
+    out_dir: str | os.PathLike[str], vectors: np.ndarray, people: np.ndarray, version: str, far: float
+) -> Path:
+    """The evaluation's probe vectors (one per sequence) and their people, for `ModelInfo.strangers`: numbers
+    and names only (Parquet), written whole or not at all."""
+    v = np.ascontiguousarray(vectors, np.float32)
+    table = pa.table(
+        {
+            "subject": pa.array(np.asarray(people).astype(str).tolist(), pa.string()),
+            "vector": pa.FixedSizeListArray.from_arrays(pa.array(v.ravel()), v.shape[1]),
+        }
+    ).replace_schema_metadata({"model_version": version, "target_far": repr(float(far))})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    path = Path(out_dir) / STRANGERS_FILE
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())
+    return path

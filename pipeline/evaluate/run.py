@@ -25,7 +25,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline.common.atomic import atomic_write_json
-from pipeline.common.model_dir import REPORTS_DIR, ModelInfo, upload_dir
+from pipeline.common.model_dir import REPORTS_DIR, ModelInfo, upload_dir, write_strangers
 from pipeline.common.read_ahead import limit_read_ahead
 from pipeline.common.storage import is_remote, join, resolve
 from pipeline.evaluate.gei import GeiBaseline, stream_geis
@@ -207,7 +207,8 @@ def evaluate(
     actors: int = 1,
     gpus: float = 0.0,
 ) -> dict[str, Any]:
-    """Evaluate and write `out` (default MODEL/evaluation): metrics.json, report.html, plots/*.png. When `out` (or
+    """Evaluate and write `out` (default MODEL/evaluation): metrics.json, report.html, plots/*.png and the probes'
+    vectors the endpoint scores against its registry (strangers.parquet). When `out` (or
     MODEL, for the default) is a URI, the report is written locally and then uploaded there, metrics.json last."""
 
     t0 = time.perf_counter()
@@ -289,6 +290,8 @@ def evaluate(
         "seconds": round(time.perf_counter() - t0, 2),
     }
     out.mkdir(parents=True, exist_ok=True)
+    if "threshold" in endpoint:  # the endpoint's strangers, scored again against whatever it enrols
+        write_strangers(out, p.vectors, p.subjects, model.version, far)
     write_report(out, metrics, curves, p, closed, svm_model)
     atomic_write_json(out / "metrics.json", metrics)
     metrics["report"] = str(out / "report.html")

@@ -92,6 +92,11 @@ def serve_and_identify(model_dir: Path, gallery: str, workdir: Path, address: st
         f"served in {np.round(r.elapsed.total_seconds(), 2)} s, then shut down",
         f"    threshold {answer['threshold']:.3f}: {answer['threshold_from']}",
     ]
+    if named := answer.get("strangers_named"):
+        lines.append(
+            f"    against the {named['against']}, {100 * named['estimate']:.1f}% of those strangers would be named "
+            f"at that threshold; {named['threshold_for_target']:.3f} would keep {100 * named['target']:g}%"
+        )
     if two is not None:
         lines.append(two_people_line(two, pair))
     return lines

@@ -9,6 +9,7 @@ the registry's generation before answering and reloads (and refits the SVM) when
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any
 
 import numpy as np
@@ -16,10 +17,13 @@ from ray import serve
 
 from pipeline.common.model_dir import ModelInfo
 from pipeline.identify.embed import load_embedder, mean_vector
+from pipeline.identify.strangers import StrangerCheck
 from pipeline.identify.svm import fit_sklearn, from_sklearn
 from pipeline.models.embedding import embed_clips_shared, set_threads
 from pipeline.pose.estimate import PoseEstimator
 from pipeline.serve.registry import Registry, seed_from_gallery
+
+LOG = logging.getLogger("ray.serve")
 
 
 class Embedder:
@@ -72,16 +76,19 @@ class Classifier:
     """Identities from the registry: per identity the best cosine similarity of the probe's mean vector to any
     of its vectors (nearest neighbour), the SVM's calibrated probability when there are 2+ identities, and
     "unknown" when the best similarity is under the threshold: the one given, else the one `gait evaluate`
-    measured for this model (strangers named at its target rate; pipeline.evaluate.open_set), else 0.5."""
+    measured for this model (strangers named at its target rate; pipeline.evaluate.open_set), else 0.5. That
+    rate holds for an enrolment of the evaluation's size; each answer also says how often the threshold names a
+    stranger against the people enrolled now (the evaluation's probes scored again: pipeline.identify.strangers)."""
 
     def __init__(self, registry_url: str, model_dir: str, threshold: float | None = None) -> None:
         self.info = ModelInfo(model_dir)
         self.registry = Registry(registry_url, self.info.version)
-        self.set_threshold(threshold)
         self.generation = -1
         self.names: list[str] = []
         self.vectors = np.zeros((0, 0), np.float32)
         self.svm: Any = None
+        self.strangers: StrangerCheck | None = None
+        self.set_threshold(threshold)
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         """`user_config` of the deployment, applied to live replicas by `serve deploy` (no restart): the
@@ -98,6 +105,31 @@ class Classifier:
         """`threshold`, or with None the model's measured one, read now (an evaluation made since the replica
         started counts from the next reconfigure), or the default when it has none."""
         self.threshold, self.threshold_from = self.info.choose_threshold(threshold)
+        try:
+            self.cohort = self.info.strangers()
+        except (OSError, ValueError, KeyError) as exc:  # an unreadable file beside the model costs the estimate only
+            LOG.warning("the evaluation's strangers.parquet could not be read (%s); answers carry no estimate", exc)
+            self.cohort = None
+        self._check_strangers()
+
+    def _check_strangers(self) -> None:
+        """Score the evaluation's strangers against the people enrolled now (pipeline.identify.strangers), and
+        say so in the log when this threshold names far more of them than the evaluation's target."""
+        self.strangers = None
+        if self.cohort is None or not self.names or self.vectors.shape[1] != self.cohort[0].shape[1]:
+            return  # no evaluation kept, nobody enrolled, or vectors of another length than the evaluation's
+        cohort, people, far = self.cohort
+        self.strangers = StrangerCheck.of(cohort, people, self.vectors, self.names, far)
+        if self.strangers is not None and self.strangers.named(self.threshold) > 2 * far:
+            LOG.warning(
+                "at threshold %.4f about %.1f%% of strangers would be named against the %s (the target is %g%%); "
+                "a threshold of %.4f would keep it",
+                self.threshold,
+                100 * self.strangers.named(self.threshold),
+                self.strangers.describe(self.threshold)["against"],
+                100 * far,
+                self.strangers.threshold_for_target(),
+            )
 
     def _refresh(self) -> None:
         gen = self.registry.generation()
@@ -109,6 +141,7 @@ class Classifier:
         # 2+ identities with 2+ vectors each (the calibration's folds); else nearest neighbours alone
         with contextlib.suppress(ValueError):
             self.svm = from_sklearn(fit_sklearn(vecs.astype(np.float64), np.asarray(names)))
+        self._check_strangers()
         self.generation = gen
 
     def identify(self, vectors: np.ndarray, top_k: int = 3) -> dict[str, Any]:
@@ -136,6 +169,8 @@ class Classifier:
             "similarity": round(top_sim, 4),
             "threshold": self.threshold,
             "threshold_from": self.threshold_from,
+            # how often this threshold names a stranger against the people enrolled now (None: no evaluation kept)
+            "strangers_named": self.strangers.describe(self.threshold) if self.strangers else None,
             "candidates": candidates,
         }
 

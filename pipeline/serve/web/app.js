@@ -25,7 +25,12 @@ function showAnswer(answer) {
   $("identity").textContent = answer.identity;
   const named = answer.threshold == null ? "" : `, a name from ${answer.threshold}`;
   $("similarity").textContent = answer.similarity == null ? "" : `(similarity ${answer.similarity}${named}, ${answer.clips} clips)`;
-  $("similarity").title = answer.threshold_from || "";
+  const strangers = answer.strangers_named;  // how often this threshold names a stranger against who is enrolled now
+  $("similarity").title = [
+    answer.threshold_from,
+    strangers && `${(100 * strangers.estimate).toFixed(1)}% of strangers named against the ${strangers.against}; ` +
+      `${strangers.threshold_for_target} would keep ${100 * strangers.target}%`,
+  ].filter(Boolean).join("\n");
   const rows = $("topk").querySelector("tbody");
   rows.innerHTML = "";
   answer.candidates.forEach((c, i) => {
