@@ -3,12 +3,11 @@
 
 Each scales on its own: the embedder is the heavy one (a model on every frame; GPUs when asked), the classifier
 is light and reads the registry. Enrolments reach every classifier replica without a restart: each one checks
-the registry's generation before answering and reloads (and refits the SVM) when it moved.
+the registry's generation before answering and reloads when it moved (the SVM is refitted in the background).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Any
 
@@ -18,10 +17,10 @@ from ray import serve
 from pipeline.common.model_dir import ModelInfo
 from pipeline.identify.embed import load_embedder, mean_vector
 from pipeline.identify.strangers import StrangerCheck
-from pipeline.identify.svm import fit_sklearn, from_sklearn
 from pipeline.models.embedding import embed_clips_shared, set_threads
 from pipeline.pose.estimate import PoseEstimator
 from pipeline.serve.registry import Registry, seed_from_gallery
+from pipeline.serve.svm_refit import SvmRefitter
 
 LOG = logging.getLogger("ray.serve")
 
@@ -74,7 +73,8 @@ class Embedder:
 
 class Classifier:
     """Identities from the registry: per identity the best cosine similarity of the probe's mean vector to any
-    of its vectors (nearest neighbour), the SVM's calibrated probability when there are 2+ identities, and
+    of its vectors (nearest neighbour), the SVM's calibrated probability when 2+ identities have 2+ walks (fitted
+    in the background, pipeline.serve.svm_refit: an answer never waits for it), and
     "unknown" when the best similarity is under the threshold: the one given, else the one `gait evaluate`
     measured for this model (strangers named at its target rate; pipeline.evaluate.open_set), else 0.5. That
     rate holds for an enrolment of the evaluation's size; each answer also says how often the threshold names a
@@ -86,14 +86,14 @@ class Classifier:
         self.generation = -1
         self.names: list[str] = []
         self.vectors = np.zeros((0, 0), np.float32)
-        self.svm: Any = None
+        self.svm = SvmRefitter()  # fitted in the background: answers never wait for it
         self.strangers: StrangerCheck | None = None
         self.set_threshold(threshold)
 
     def reconfigure(self, config: dict[str, Any]) -> None:
         """`user_config` of the deployment, applied to live replicas by `serve deploy` (no restart): the
         open-set `threshold` (None: the model's measured one), and a `gallery` (a `gait index` output) whose
-        labelled people are enrolled once; the next request reloads the vectors and refits the SVM (every
+        labelled people are enrolled once; the next request reloads the vectors and starts the SVM's refit (every
         replica sees the registry's generation move)."""
 
         if "threshold" in config:
@@ -137,10 +137,7 @@ class Classifier:
             return
         names, vecs = self.registry.vectors()
         self.names, self.vectors = names, vecs
-        self.svm = None
-        # 2+ identities with 2+ vectors each (the calibration's folds); else nearest neighbours alone
-        with contextlib.suppress(ValueError):
-            self.svm = from_sklearn(fit_sklearn(vecs.astype(np.float64), np.asarray(names)))
+        self.svm.want(gen, vecs, names)
         self._check_strangers()
         self.generation = gen
 
@@ -155,9 +152,10 @@ class Classifier:
             best[name] = max(best.get(name, -1.0), s)
         ranked = sorted(best.items(), key=lambda kv: -kv[1])[:top_k]
         probs: dict[str, float] = {}
-        if self.svm is not None:
-            p = self.svm.predict_proba(probe[None])[0]
-            probs = {str(c): float(v) for c, v in zip(self.svm.classes, p, strict=True)}
+        svm, _ = self.svm.current()  # the newest fit that has finished; its people only
+        if svm is not None:
+            p = svm.predict_proba(probe[None])[0]
+            probs = {str(c): float(v) for c, v in zip(svm.classes, p, strict=True)}
         candidates = [
             {"identity": n, "similarity": round(s, 4), "svm_probability": round(probs[n], 4) if n in probs else None}
             for n, s in ranked
