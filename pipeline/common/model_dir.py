@@ -220,14 +220,13 @@ class ModelInfo:
         """The evaluation's probe vectors, their people and the target false-accept rate, for this version of the
         model (`write_strangers`); None before an evaluation that kept them. The serving Classifier scores them
         against its registry (pipeline.identify.strangers)."""
-        found = self.open_set_threshold()
         fs, path = resolve(join(self.uri, REPORTS_DIR, STRANGERS_FILE))
         try:
             table = pq.read_table(pa.BufferReader(read_bytes(fs, path)))
         except FileNotFoundError:
             return None
         meta = table.schema.metadata or {}
-        if found is None or meta.get(b"model_version", b"").decode() != self.version:
+        if meta.get(b"model_version", b"").decode() != self.version:  # kept by another version of the model
             return None
         vectors = np.asarray(table["vector"].combine_chunks().flatten().to_numpy(), np.float32)
         people = np.asarray(table["subject"].to_pylist(), dtype=str)

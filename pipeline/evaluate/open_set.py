@@ -19,6 +19,7 @@ import numpy as np
 
 from pipeline.evaluate.protocol import Sequences
 from pipeline.identify.embed import unit_rows
+from pipeline.identify.strangers import rounded_up, stranger_scores
 from pipeline.identify.svm import threshold_for_far
 
 OLD_DEFAULT = 0.5  # the endpoint's threshold before it was measured: reported beside the chosen one
@@ -33,14 +34,14 @@ def match_scores(gallery: Sequences, probes: Sequences, block: int = 1024) -> tu
     the best similarity with the probe's own person left out of the gallery (how it scores as a stranger).
     `block` probes at a time, so memory is block × gallery whatever the number of probes."""
     g = unit_rows(gallery.vectors).T
-    best, right, stranger = (np.empty(len(probes)), np.empty(len(probes), bool), np.empty(len(probes)))
+    best, right = np.empty(len(probes)), np.empty(len(probes), bool)
     for lo in range(0, len(probes), block):
         rows = slice(lo, lo + block)
         sims = unit_rows(probes.vectors[rows]) @ g  # [block, G]
         best[rows] = sims.max(1)
         right[rows] = gallery.subjects[sims.argmax(1)] == probes.subjects[rows]
-        sims[gallery.subjects[None, :] == probes.subjects[rows, None]] = -np.inf
-        stranger[rows] = sims.max(1)
+    # the rule the serving endpoint scores its registry by (pipeline.identify.strangers)
+    stranger = stranger_scores(probes.vectors, probes.subjects, gallery.vectors, gallery.subjects, block)
     return best, right, stranger
 
 
@@ -75,7 +76,7 @@ def open_set(gallery: Sequences, probes: Sequences, far: float) -> dict[str, Any
     out: dict[str, Any] = {
         "rule": RULE,
         "target_far": far,
-        "threshold": float(np.ceil(threshold * 1e4) / 1e4),  # rounded up: never a stranger more
+        "threshold": rounded_up(threshold),
         "threshold_from": f"{int(known.sum())} probe sequences of {len(set(probes.subjects))} held-out people, "
         f"each against a gallery of {len(gallery)} walks of {len(set(gallery.subjects))} people without its own",
         # A stranger's best score is a maximum over the enrolled walks: a larger enrolment names more strangers

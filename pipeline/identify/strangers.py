@@ -20,6 +20,11 @@ from pipeline.identify.embed import unit_rows
 from pipeline.identify.svm import threshold_for_far
 
 
+def rounded_up(threshold: float) -> float:
+    """A threshold as the endpoint reports it: 4 decimals, rounded up, so never a stranger more is named."""
+    return float(np.ceil(threshold * 1e4) / 1e4)
+
+
 def stranger_scores(
     cohort: np.ndarray, cohort_people: Sequence[str], enrolled: np.ndarray, names: Sequence[str], block: int = 256
 ) -> np.ndarray:
@@ -64,8 +69,7 @@ class StrangerCheck:
         return float(np.mean(self.scores >= threshold))
 
     def threshold_for_target(self) -> float:
-        """Rounded up to 4 decimals, as the evaluation's: never a stranger more."""
-        return float(np.ceil(threshold_for_far(self.scores, self.target_far) * 1e4) / 1e4)
+        return rounded_up(threshold_for_far(self.scores, self.target_far))
 
     def describe(self, threshold: float) -> dict[str, float | int | str]:
         """The answer's `strangers_named`: the estimate at `threshold` and what it rests on."""

@@ -87,7 +87,7 @@ class Classifier:
         self.names: list[str] = []
         self.vectors = np.zeros((0, 0), np.float32)
         self.svm = SvmRefitter()  # fitted in the background: answers never wait for it
-        self.strangers: StrangerCheck | None = None
+        self.strangers_named: dict[str, Any] | None = None  # each answer's; set per registry and threshold
         self.set_threshold(threshold)
 
     def reconfigure(self, config: dict[str, Any]) -> None:
@@ -115,20 +115,23 @@ class Classifier:
     def _check_strangers(self) -> None:
         """Score the evaluation's strangers against the people enrolled now (pipeline.identify.strangers), and
         say so in the log when this threshold names far more of them than the evaluation's target."""
-        self.strangers = None
+        self.strangers_named = None
         if self.cohort is None or not self.names or self.vectors.shape[1] != self.cohort[0].shape[1]:
             return  # no evaluation kept, nobody enrolled, or vectors of another length than the evaluation's
         cohort, people, far = self.cohort
-        self.strangers = StrangerCheck.of(cohort, people, self.vectors, self.names, far)
-        if self.strangers is not None and self.strangers.named(self.threshold) > 2 * far:
+        check = StrangerCheck.of(cohort, people, self.vectors, self.names, far)
+        if check is None:
+            return
+        said = self.strangers_named = check.describe(self.threshold)
+        if said["estimate"] > 2 * far:
             LOG.warning(
                 "at threshold %.4f about %.1f%% of strangers would be named against the %s (the target is %g%%); "
                 "a threshold of %.4f would keep it",
                 self.threshold,
-                100 * self.strangers.named(self.threshold),
-                self.strangers.describe(self.threshold)["against"],
+                100 * said["estimate"],
+                said["against"],
                 100 * far,
-                self.strangers.threshold_for_target(),
+                said["threshold_for_target"],
             )
 
     def _refresh(self) -> None:
@@ -168,7 +171,7 @@ class Classifier:
             "threshold": self.threshold,
             "threshold_from": self.threshold_from,
             # how often this threshold names a stranger against the people enrolled now (None: no evaluation kept)
-            "strangers_named": self.strangers.describe(self.threshold) if self.strangers else None,
+            "strangers_named": self.strangers_named,
             "candidates": candidates,
         }
 
