@@ -11,6 +11,8 @@ The issue's bar: (b) reaches ≥ 0.5× (a)'s frames/s per core, i.e. tracking co
 (c) where one core's time goes: the same path (`SequenceProcessor.clips`) over one copy in this process, each
 stage's wall time summed by a timer wrapped around it (decoding, camera motion, background subtraction and
 blobs, ByteTrack, crops and silhouettes, clip assembly; the rest is the stages' glue).
+(d) what the ground plane (pipeline/track/ground_plane.py) costs: the background detector alone over the video's
+decoded frames with and without it, three alternating runs each, best of three.
 Results: bench/results/footage.json; the last line is the summary.
 """
 
@@ -123,6 +125,31 @@ def breakdown(video: Path) -> dict[str, float]:
     return {"frames": outcome.frames, "seconds": round(total, 2)} | {k: round(v, 3) for k, v in spent.items()}
 
 
+def ground_plane_cost(video: Path, repeats: int = 3) -> dict[str, float]:
+    """ms a frame of ForegroundDetector.detect over every frame, without and with the ground plane (best of
+    `repeats`, alternating so that both see the same load)."""
+    from pipeline.track.foreground import ForegroundDetector
+
+    cap, frames = cv2.VideoCapture(str(video)), []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    fps = cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FPS) or 25.0
+    best = {"without": float("inf"), "with": float("inf")}
+    for _ in range(repeats):
+        for label, on in (("without", False), ("with", True)):
+            detector = ForegroundDetector(ground_plane=on, fps=fps)
+            detector.prime(frames[:50])
+            t0 = time.perf_counter()
+            for frame in frames:
+                detector.detect(frame)
+            best[label] = min(best[label], 1000 * (time.perf_counter() - t0) / len(frames))
+    return {"without_ms": round(best["without"], 3), "with_ms": round(best["with"], 3)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("video", nargs="?", type=Path, default=VTEST)
@@ -154,6 +181,11 @@ def main() -> None:
     for label, sec in parts.items():
         if label not in ("frames", "seconds"):
             print(f"    {label:34s} {sec:6.2f} s  {1000 * sec / parts['frames']:5.2f} ms/frame")
+    plane = ground_plane_cost(args.video)
+    print(
+        f"(d) the background detector alone: {plane['with_ms']:.2f} ms a frame with the ground plane, "
+        f"{plane['without_ms']:.2f} without (x{plane['with_ms'] / plane['without_ms']:.2f})"
+    )
     pre_fps, dec_fps = summary.frames / pre_s, frames / decode_s
     per_core = pre_fps / (dec_fps * cpus)
     print(
@@ -171,6 +203,7 @@ def main() -> None:
             "tracks": summary.tracks,
         },
         "one_core_breakdown_seconds": parts,
+        "detector_ms_per_frame_ground_plane": plane,
         "ratio": round(pre_fps / dec_fps, 3),
         "ratio_per_core": round(per_core, 3),
     }

@@ -13,7 +13,10 @@ Real footage breaks the textbook setting in four ways, each handled here:
   way forward there, not a wall of false foreground;
 - blobs are not people: fragments of one person (head, legs cut off by a thin gap) are merged, blobs much wider than
   a standing person (people side by side) are split at the valleys of their column profile, specks and blobs of
-  impossible shape are dropped.
+  impossible shape are dropped;
+- people are smaller further away: once the camera's ground plane is learned from the people found (ground_plane),
+  far people below the global minimum size are kept, and blobs too tall or too wide for where they stand are cut
+  into the people they hold.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 
 from pipeline.track.camera_motion import CameraMotion, Motion
 from pipeline.track.detection import CameraMotionError, Detections
+from pipeline.track.ground_plane import GroundPlane, tight_box
 
 METHODS = ("mog2", "knn")
 ADVICE = "use a learned detector instead: --detector onnx --onnx-model yolo.onnx"
@@ -100,7 +104,8 @@ class ForegroundDetector:
     default); learning_rate: the background's adaptation per frame (None = 1 / history: someone standing still is
     absorbed after about history / 10 frames); compensate: follow camera motion (False = assume a fixed camera);
     fps, window_s, max_unreliable: CameraMotionError once more than max_unreliable of the last window_s seconds of
-    frames had no usable camera motion."""
+    frames had no usable camera motion; ground_plane: learn how tall people are at each row and use it (see
+    ground_plane.py)."""
 
     MIN_SUPPORT = 4  # recent frames (of 11, over 2 s) that must have seen a pixel before its median is trusted
     # (6 found people walking in at the leading edge of a pan late: pan MOTA +0.04–0.05, docs/benchmarks.md)
@@ -118,6 +123,7 @@ class ForegroundDetector:
         fps: float = 25.0,
         window_s: float = 2.0,
         max_unreliable: float = 0.3,
+        ground_plane: bool = True,
     ) -> None:
         if method not in METHODS:
             raise ValueError(f"unknown background method {method!r}; known: {', '.join(METHODS)}")
@@ -130,6 +136,8 @@ class ForegroundDetector:
         self.compensate = compensate
         self.window = max(4, round(window_s * fps))
         self.max_unreliable = max_unreliable
+        self.ground_plane = ground_plane
+        self.plane: GroundPlane | None = None
         self.open_k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
         self.close_k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 7))
         self.frame_size: tuple[int, int] | None = None  # (W, H) of the source
@@ -203,6 +211,7 @@ class ForegroundDetector:
         if not frames:
             return
         self._sizes(frames[0])
+        self.plane = GroundPlane() if self.ground_plane else None
         self.motion.reset()
         self.verdicts.clear()
         self.to_key = None
@@ -359,7 +368,7 @@ class ForegroundDetector:
             self._reanchor(small)  # panned away from the anchor, or settled at a new view
         self.recent.appendleft((small, self.to_frame))
         self.last_mask = mask
-        boxes, scores = people(mask, self.min_px)
+        boxes, scores = people(mask, self.min_px, self.plane)
         if len(boxes):
             boxes *= np.float32([self.frame_size[0] / w, self.frame_size[1] / h] * 2)
         return Detections(boxes, scores, mask, to_world)
@@ -413,14 +422,6 @@ def _merge_fragments(boxes: list[list[int]]) -> list[list[int]]:
     return boxes
 
 
-def _tight(mask: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> list[int] | None:
-    crop = mask[y0:y1, x0:x1]
-    rows, cols = np.flatnonzero(crop.any(axis=1)), np.flatnonzero(crop.any(axis=0))
-    if not len(rows):
-        return None
-    return [x0 + int(cols[0]), y0 + int(rows[0]), x0 + int(cols[-1]) + 1, y0 + int(rows[-1]) + 1]
-
-
 def _valley(profile: np.ndarray, lo: int, hi: int, k: int) -> tuple[int, float]:
     """(column, depth): the lowest point of the smoothed profile within [lo, hi) and its height relative to the
     lower of the peaks on either side (0: a clean gap, 1: no valley)."""
@@ -447,14 +448,16 @@ def _split_wide(mask: np.ndarray, box: list[int], depth: int = 0) -> list[list[i
         return [box]
     parts = []
     for a, b in ((x0, x0 + c), (x0 + c, x1)):
-        t = _tight(mask, a, y0, b, y1)
+        t = tight_box(mask, a, y0, b, y1)
         if t is not None:
             parts += _split_wide(mask, t, depth + 1)
     return parts
 
 
-def people(mask: np.ndarray, min_px: float) -> tuple[np.ndarray, np.ndarray]:
-    """Person boxes (x0, y0, x1, y1 in the mask's pixels, float32) and scores in [0, 1] from a foreground mask."""
+def people(mask: np.ndarray, min_px: float, plane: GroundPlane | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Person boxes (x0, y0, x1, y1 in the mask's pixels, float32) and scores in [0, 1] from a foreground mask.
+    With a `plane`, it learns from the boxes found by size and shape alone, and then adds far people and cuts
+    stacked and side-by-side pairs (ground_plane.py)."""
     contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     boxes = []
     for c in contours:
@@ -462,10 +465,11 @@ def people(mask: np.ndarray, min_px: float) -> tuple[np.ndarray, np.ndarray]:
         if bw * bh >= min_px / 4:  # smaller: a speck
             boxes.append([x, y, x + bw, y + bh])
     H, W = mask.shape
-    out, scores = [], []
+    out, scores, small = [], [], []
     for b in _merge_fragments(boxes):
         area = cv2.countNonZero(mask[b[1] : b[3], b[0] : b[2]])
         if area < min_px:
+            small.append((b, area))
             continue
         for x0, y0, x1, y1 in _split_wide(mask, b) if area >= 2 * min_px else [b]:
             bw, bh = x1 - x0, y1 - y0
@@ -478,6 +482,20 @@ def people(mask: np.ndarray, min_px: float) -> tuple[np.ndarray, np.ndarray]:
                 continue
             out.append([x0, y0, x1, y1])
             scores.append(min(1.0, fill / 0.6) * min(1.0, area / (3 * min_px)))
+    if plane is not None:
+        plane.observe(np.asarray(out, np.float32).reshape(-1, 4), (W, H))  # what size and shape alone found
+        for b, area in small:
+            score = plane.far_person(mask, b, area, min_px)
+            if score is not None:
+                out.append(b)
+                scores.append(score)
+        cut, cut_scores = [], []
+        for box, score in zip(out, scores, strict=True):
+            for part in plane.split_stacked(mask, box):
+                for piece in plane.split_side_by_side(mask, part, min_px):
+                    cut.append(piece)
+                    cut_scores.append(score)
+        out, scores = cut, cut_scores
     if not out:
         return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
     return np.asarray(out, np.float32), np.clip(np.asarray(scores, np.float32), 0.0, 1.0)

@@ -4,11 +4,11 @@ walking person's box at every 25th frame; how it was made is in its "note").
 
 What the issue asks: every annotated walking person is covered by a kept track in ≥ 80% of the frames in which
 they are annotated; no track's box covers two annotated people for more than 10 frames; no track covers more
-than a quarter of the frame. Only the last holds yet (largest box: 6% of the frame). Measured 2026-11-30:
-155 of 168 annotated walking person-frames covered (92%), 17 of 19 people in ≥ 80% of theirs (missed: the
-33-pixel far walker p07, never found; p18 in 2 of 3, passing in front of another); one track holds the group at
-the sign for 26 frames. These tests hold that level (docs/benchmarks.md, "Tracking on real footage") so it
-cannot slip back; the issue's two bars are the open work. A clip's frames are read through its `frame_index`:
+than a quarter of the frame. The first and the last hold (measured 2026-12-01, with the ground plane: 165 of 168
+annotated walking person-frames covered, every one of the 19 people in ≥ 80% of theirs; largest box 6% of the
+frame). The second does not: one track holds p01 and p02 for 17 frames at the sign, where one stands right
+behind the other (26 frames before the ground plane). The test asserts the first bar as the issue puts it and the
+second at the measured level, so neither can slip back. A clip's frames are read through its `frame_index`:
 a tracked person's clip skips the frames the tracker lost them in.
 """
 
@@ -113,8 +113,8 @@ def test_every_walking_person_is_covered_by_a_track(tracks):
             low[pid] = f"{sum(covered)}/{len(frames)}"
         total += len(frames)
         hits += sum(covered)
-    assert hits / total >= 0.9, f"{hits}/{total} annotated walking person-frames covered"
-    assert len(low) <= 2, f"people covered in < 80% of their annotated frames: {low}"
+    assert hits / total >= 0.95, f"{hits}/{total} annotated walking person-frames covered"
+    assert not low, f"people covered in < 80% of their annotated frames: {low}"
 
 
 def test_no_track_holds_two_people_or_a_quarter_of_the_frame(tracks):
@@ -130,7 +130,7 @@ def test_no_track_holds_two_people_or_a_quarter_of_the_frame(tracks):
             for f, box in boxes.items()
             if sum(1 for p in dense.values() if f in p and _holds(box, p[f]) >= HOLDS) >= 2
         ]
-        assert len(doubled) <= 30, f"track {tid} holds two annotated people in {len(doubled)} frames: {doubled[:20]}"
+        assert len(doubled) <= 20, f"track {tid} holds two annotated people in {len(doubled)} frames: {doubled[:20]}"
 
 
 def test_tracks_become_sequences_with_their_own_ids(tracks):
