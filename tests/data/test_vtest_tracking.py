@@ -2,14 +2,16 @@
 preprocessing's default path and checked against our own hand annotation (tests/data/vtest_truth.json: every
 walking person's box at every 25th frame; how it was made is in its "note").
 
-What the issue asks: every annotated walking person is covered by a kept track in ≥ 80% of the frames in which
-they are annotated; no track's box covers two annotated people for more than 10 frames; no track covers more
-than a quarter of the frame. The first and the last hold (measured 2026-12-01, with the ground plane: 165 of 168
-annotated walking person-frames covered, every one of the 19 people in ≥ 80% of theirs; largest box 6% of the
-frame). The second does not: one track holds p01 and p02 for 17 frames at the sign, where one stands right
-behind the other (26 frames before the ground plane). The test asserts the first bar as the issue puts it and the
-second at the measured level, so neither can slip back. A clip's frames are read through its `frame_index`:
-a tracked person's clip skips the frames the tracker lost them in.
+What the issue asks: every annotated walking person is covered by a kept track in ≥ 80% of the frames in which they
+are annotated; no track's box covers two annotated people for more than 10 frames; no track covers more than a
+quarter of the frame. The first and the last hold (measured 2026-12-01, with the ground plane: 165 of 168 annotated
+walking person-frames covered, every one of the 19 people in ≥ 80% of theirs; largest box 6% of the frame). The
+second does not: one track is on p01 and p02 for 16 frames at the sign, where one walks right behind the other (25
+frames before the ground plane). "On two people" is a box that holds most of each of two and is nearer the box
+around both than either one's own: where one person walks right behind another, the near one's true box holds most
+of the far one's, so holding alone failed the annotation itself (p01's own boxes in 23 frames). The test asserts the
+first bar as the issue puts it and the second at the measured level, so neither can slip back. A clip's frames are
+read through its `frame_index`: a tracked person's clip skips the frames the tracker lost them in.
 """
 
 from __future__ import annotations
@@ -48,6 +50,18 @@ def _holds(box: np.ndarray, person: np.ndarray) -> float:
     ix = max(0.0, min(box[2], person[2]) - max(box[0], person[0]))
     iy = max(0.0, min(box[3], person[3]) - max(box[1], person[1]))
     return ix * iy / ((person[2] - person[0]) * (person[3] - person[1]))
+
+
+def _on_two(box: np.ndarray, people: list[np.ndarray]) -> bool:
+    """The box is on two people: it holds most of each of two (`HOLDS`), and is nearer the box around both than
+    either one's own box. Holding alone is not enough: where one person walks right behind another, the near
+    one's own box holds most of the far one's (the annotation's boxes alone would "hold two" in 23 frames)."""
+    held = [p for p in people if _holds(box, p) >= HOLDS]
+    for a, b in itertools.combinations(held, 2):
+        pair = np.array([min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])])
+        if _iou(box, pair) > max(_iou(box, a), _iou(box, b)):
+            return True
+    return False
 
 
 def _dense(people: dict[str, dict[str, list[float]]], step: int = 25) -> dict[str, dict[int, np.ndarray]]:
@@ -125,12 +139,24 @@ def test_no_track_holds_two_people_or_a_quarter_of_the_frame(tracks):
     for tid, boxes in found.items():
         areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in boxes.values()]
         assert max(areas) <= quarter, f"track {tid} covers {max(areas) / (4 * quarter):.0%} of the frame"
-        doubled = [
-            f
-            for f, box in boxes.items()
-            if sum(1 for p in dense.values() if f in p and _holds(box, p[f]) >= HOLDS) >= 2
-        ]
+        doubled = [f for f, box in boxes.items() if _on_two(box, [p[f] for p in dense.values() if f in p])]
         assert len(doubled) <= 20, f"track {tid} holds two annotated people in {len(doubled)} frames: {doubled[:20]}"
+
+
+def test_the_two_people_rule_passes_the_annotation_itself():
+    """A perfect tracker, one putting out the annotated boxes, is never on two people for more than a frame (the
+    rule's own check: by holding alone, p01's true box would be on two people in 23 frames)."""
+    truth = json.loads(TRUTH.read_text())
+    dense = _dense(truth["people"])
+    for boxes in dense.values():
+        on_two = [f for f, box in boxes.items() if _on_two(box, [p[f] for p in dense.values() if f in p])]
+        assert len(on_two) <= 1
+    held = [
+        f
+        for f, box in dense["p01"].items()
+        if sum(1 for p in dense.values() if f in p and _holds(box, p[f]) >= HOLDS) >= 2
+    ]
+    assert len(held) == 23
 
 
 def test_tracks_become_sequences_with_their_own_ids(tracks):
