@@ -61,8 +61,7 @@ class GroundPlane:
     def observe(self, boxes: np.ndarray, size: tuple[int, int]) -> None:
         """Learn from one frame's person boxes (x0, y0, x1, y1 in pixels of an image of `size` (w, h)): those
         upright with head and feet in view. Someone half out at the side still shows their height (leaving them
-        out learned the line later on vtest.avi: 162 of 168 person-frames covered and 21 frames of a track on
-        two people, against 165 and 17)."""
+        out learned the line later on vtest.avi: 162 of 168 person-frames covered, against 165)."""
         for x0, y0, x1, y1 in np.asarray(boxes, np.float64).round().astype(int):
             w, h = x1 - x0, y1 - y0
             if w > 0 and UPRIGHT[0] <= h / w <= UPRIGHT[1] and y0 > 1 and y1 < size[1] - 1:
