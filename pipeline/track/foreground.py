@@ -338,6 +338,8 @@ class ForegroundDetector:
                 self.to_key = None if m.still or m.rekeyed else np.linalg.inv(m.homography)
                 self._reanchor(small, fresh=True)
                 self.lost = False
+                if self.plane is not None:  # perhaps another view (a cut, a PTZ move): sizes are learned anew
+                    self.plane = GroundPlane()
             else:
                 self._follow(m)
             self.still_run = self.still_run + 1 if m.still else 0

@@ -237,6 +237,19 @@ def test_motion_no_homography_explains_raises(make):
             det.detect(f)
 
 
+def test_a_cut_to_another_view_learns_how_tall_people_are_anew():
+    first, second = Scene(CROSSING, still(60), seed=0), Scene(CROSSING, still(60), seed=1)
+    det = ForegroundDetector()
+    det.prime([first.frame(t) for t in range(40)])
+    for t in range(60):
+        det.detect(first.frame(t))
+    learned = det.plane
+    assert learned is not None and learned.frames == 60
+    dets = [det.detect(second.frame(t)) for t in range(60)]  # the file cuts to another camera
+    assert det.plane is not learned and 0 < det.plane.frames < 60  # only the second view's frames count
+    assert found_share(second, dets, list(range(40, 60))) >= 0.9  # and its people are found
+
+
 def test_camera_motion_reports_still_and_pan():
     rng = np.random.default_rng(9)
     bg = cv2.cvtColor(background(rng, 420, 260), cv2.COLOR_BGR2GRAY)
