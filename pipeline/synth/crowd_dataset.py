@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -25,9 +24,10 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from pipeline.common.atomic import atomic_write_bytes, atomic_write_json, swap_in
+from pipeline.common.atomic import atomic_write_bytes, atomic_write_json
 from pipeline.synth.crowd import CAMERAS, LIGHTING, RenderedCrowd, make_crowd_scene
 from pipeline.synth.generate import write_video
+from pipeline.synth.staging import finish, finished_or_staging, generate_items
 
 FORMAT = "gait-synth-crowd"
 FORMAT_VERSION = 1
@@ -211,70 +211,32 @@ def generate_crowd(
     sibling, resumable, swapped in complete; one Ray task per scene unless `parallel` is False."""
     out = Path(out).absolute()
     t0 = time.perf_counter()
-    marker = out / "dataset.json"
-    if marker.exists():
-        existing = json.loads(marker.read_text())
-        if existing.get("config_hash") == cfg.hash() and not overwrite:
-            return CrowdSummary(out, cfg, existing["scenes"], time.perf_counter() - t0, 0)
-        if not overwrite:
-            raise FileExistsError(
-                f"{out} holds a dataset made with another config ({existing.get('config_hash')}); "
-                "pass --overwrite to replace it, or choose another OUT"
-            )
-    elif out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out} exists and is not a synthetic dataset; pass --overwrite or choose another OUT")
-
-    staging = out.parent / f".{out.name}.partial"
-    cfg_file = staging / "_config.json"
-    if staging.exists() and (not cfg_file.exists() or json.loads(cfg_file.read_text()).get("hash") != cfg.hash()):
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(cfg_file, {"hash": cfg.hash(), "config": cfg.to_dict()})
+    existing, staging = finished_or_staging(out, "dataset.json", cfg.hash(), cfg.to_dict(), overwrite)
+    if existing is not None:
+        return CrowdSummary(out, cfg, existing["scenes"], time.perf_counter() - t0, 0)
 
     names = cfg.scene_names()
     entries: dict[str, dict[str, Any]] = {}
-    todo = []
+    todo = {}
     for name, camera, number in names:
         meta = staging / "annotations" / f"{name}.json"
         if meta.exists():  # complete from an earlier, interrupted run
             m = json.loads(meta.read_text())
             entries[name] = {k: m[k] for k in ("id", "camera", "num_walkers", "video", "annotation")}
         else:
-            todo.append((name, camera, number))
+            todo[name] = (name, camera, number)
 
     bar = tqdm(total=len(names), initial=len(names) - len(todo), desc="synth", unit="scene", disable=not progress)
-    cfg_dict = cfg.to_dict()
-    if parallel and todo:
-        import ray
-
-        from pipeline.common.ray_init import ensure_ray
-
-        ensure_ray(ray_address)
-        remote = ray.remote(num_cpus=1, max_retries=2)(_generate_one)
-        pending = {remote.remote(cfg_dict, *job, str(staging)): job[0] for job in todo}
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                entries[pending.pop(ref)] = ray.get(ref)
-                bar.update(1)
-    else:
-        for job in todo:
-            entries[job[0]] = _generate_one(cfg_dict, *job, str(staging))
-            bar.update(1)
-    bar.close()
+    entries |= generate_items(_generate_one, cfg.to_dict(), todo, staging, bar, parallel, ray_address)
 
     ordered = [entries[name] for name, _, _ in names]
-    cfg_file.unlink()
-    atomic_write_json(
-        staging / "dataset.json",
-        {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "config": cfg.to_dict(),
-            "config_hash": cfg.hash(),
-            "counts": {"scenes": len(ordered), "walkers": sum(e["num_walkers"] for e in ordered)},
-            "scenes": ordered,
-        },
-    )
-    swap_in(staging, out)
+    index = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": cfg.to_dict(),
+        "config_hash": cfg.hash(),
+        "counts": {"scenes": len(ordered), "walkers": sum(e["num_walkers"] for e in ordered)},
+        "scenes": ordered,
+    }
+    finish(staging, out, "dataset.json", index)
     return CrowdSummary(out, cfg, ordered, time.perf_counter() - t0, len(todo))

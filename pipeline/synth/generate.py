@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from pipeline.common.atomic import atomic_write_bytes, atomic_write_json, swap_in
+from pipeline.common.atomic import atomic_write_bytes, atomic_write_json
 from pipeline.common.skeleton import BONES, JOINT_NAMES
 from pipeline.common.synthetic_format import FORMAT, FORMAT_VERSION, INDEX_FILE, decode_truth, encode_truth
 from pipeline.synth import layout as L
@@ -34,6 +34,7 @@ from pipeline.synth.kinematics import walk
 from pipeline.synth.params import GaitParams
 from pipeline.synth.render import Rendered, render_empty, render_walk
 from pipeline.synth.scene import Filming, Scene, build_scene
+from pipeline.synth.staging import finish, finished_or_staging, generate_items
 
 
 def subject_identity(seed: int, subject: int) -> tuple[GaitParams, Person]:
@@ -259,29 +260,13 @@ def generate_dataset(
     that the next run resumes; `out` itself only ever holds a complete dataset."""
     out = Path(out).absolute()
     t0 = time.perf_counter()
-    done_marker = out / INDEX_FILE
-    if done_marker.exists():
-        existing = json.loads(done_marker.read_text())
-        if existing.get("config_hash") == cfg.hash() and not overwrite:
-            return _summary(out, cfg, existing["sequences"], time.perf_counter() - t0, 0)
-        if not overwrite:
-            raise FileExistsError(
-                f"{out} holds a dataset made with another config ({existing.get('config_hash')}); "
-                "pass --overwrite to replace it, or choose another OUT"
-            )
-    elif out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"{out} exists and is not a synthetic dataset; pass --overwrite or choose another OUT")
-
-    staging = out.parent / f".{out.name}.partial"
-    cfg_file = staging / "_config.json"
-    if staging.exists() and (not cfg_file.exists() or json.loads(cfg_file.read_text()).get("hash") != cfg.hash()):
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(cfg_file, {"hash": cfg.hash(), "config": cfg.to_dict()})
+    existing, staging = finished_or_staging(out, INDEX_FILE, cfg.hash(), cfg.to_dict(), overwrite)
+    if existing is not None:
+        return _summary(out, cfg, existing["sequences"], time.perf_counter() - t0, 0)
 
     specs = dataset_specs(cfg)
     entries: dict[L.SequenceSpec, dict] = {}
-    todo = []
+    todo = {}
     for spec in specs:
         ann = staging / L.annotation_path(spec, cfg.layout, "json")
         if ann.exists():  # complete from an earlier, interrupted run
@@ -290,7 +275,7 @@ def generate_dataset(
                 k: meta[k] for k in ("video", "frames", "silhouettes", "annotation") if k in meta
             }
         else:
-            todo.append(spec)
+            todo[spec] = (spec,)
 
     bar = tqdm(
         total=len(specs),
@@ -300,48 +285,26 @@ def generate_dataset(
         disable=not progress,
         mininterval=1.0,
     )
-    cfg_dict = cfg.to_dict()
-    if parallel and todo:
-        import ray
-
-        from pipeline.common.ray_init import ensure_ray
-
-        ensure_ray(ray_address)
-        remote = ray.remote(num_cpus=1, max_retries=2)(_generate_one)
-        pending = {remote.remote(cfg_dict, spec, str(staging)): spec for spec in todo}
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                spec = pending.pop(ref)
-                entries[spec] = ray.get(ref)["entry"]
-                bar.update(1)
-    else:
-        for spec in todo:
-            entries[spec] = _generate_one(cfg_dict, spec, str(staging))["entry"]
-            bar.update(1)
-    bar.close()
+    made = generate_items(_generate_one, cfg.to_dict(), todo, staging, bar, parallel, ray_address)
+    entries |= {spec: result["entry"] for spec, result in made.items()}
 
     ordered = [entries[s] for s in specs]
-    (staging / "_config.json").unlink()
     summary_counts = _summary(staging, cfg, ordered, 0.0, len(todo))
-    atomic_write_json(
-        staging / INDEX_FILE,
-        {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "config": cfg.to_dict(),
-            "config_hash": cfg.hash(),
-            "layout": cfg.layout,
-            "joint_names": list(JOINT_NAMES),
-            "bones": [list(b) for b in BONES],
-            "counts": {
-                "subjects": cfg.subjects,
-                "sequences": summary_counts.sequences,
-                "background_clips": summary_counts.background_clips,
-                "frames": summary_counts.frames,
-            },
-            "sequences": ordered,
+    index = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": cfg.to_dict(),
+        "config_hash": cfg.hash(),
+        "layout": cfg.layout,
+        "joint_names": list(JOINT_NAMES),
+        "bones": [list(b) for b in BONES],
+        "counts": {
+            "subjects": cfg.subjects,
+            "sequences": summary_counts.sequences,
+            "background_clips": summary_counts.background_clips,
+            "frames": summary_counts.frames,
         },
-    )
-    swap_in(staging, out)
+        "sequences": ordered,
+    }
+    finish(staging, out, INDEX_FILE, index)
     return _summary(out, cfg, ordered, time.perf_counter() - t0, len(todo))
