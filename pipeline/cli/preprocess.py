@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from pipeline.cli.args import add_address_argument, add_config_arguments, from_config, given, parse_size, run_config
@@ -35,7 +36,13 @@ OPTIONS: dict[str, tuple[str, Any, str]] = {
         str,
         "how the person is found: auto (ground truth if the dataset has it, else "
         "background subtraction), truth, background (a bkgrd plate or the sequence's median), hog "
-        "(OpenCV's built-in people detector)",
+        "(OpenCV's built-in people detector), onnx (a learned detector of yours: --onnx-model)",
+    ),
+    "--onnx-model": (
+        "onnx_model",
+        str,
+        "the YOLO-family ONNX export (YOLOv5/v7, v8/v11 or end-to-end) that finds people for --detector onnx, "
+        "which giving it chooses; a local file, read as data by onnxruntime, never downloaded",
     ),
     "--margin": ("margin", float, "crop margin above and below the person, as a share of their height"),
     "--smooth": ("smooth", int, "frames in the moving average that smooths the person's box over time"),
@@ -106,6 +113,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def changes_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The settings the flags change (over the preset and the run config's section)."""
     changes = given(args, [dest for dest, _, _ in OPTIONS.values()])
+    if changes.get("onnx_model"):
+        if "://" not in changes["onnx_model"]:  # the Ray workers' folder may be another: the file by its whole path
+            model = Path(changes["onnx_model"]).expanduser().resolve()
+            if not model.is_file():  # said once here, not as an error row for every input
+                raise SystemExit(f"gait preprocess: --onnx-model {changes['onnx_model']}: no such file")
+            changes["onnx_model"] = str(model)
+        changes.setdefault("detector", "onnx")
     if args.size:
         changes["width"], changes["height"] = args.size
     if args.no_silhouettes:

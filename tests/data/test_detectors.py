@@ -13,11 +13,16 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
+from pipeline.cli import main
+from pipeline.ingest.schema import row_frames
+from pipeline.ingest.shards import load_clips
 from pipeline.track.detectors import make_detector
 from pipeline.track.hog import HogDetector
 from pipeline.track.onnx_detector import OnnxDetector
+from tests.data.conftest import write_video
 
 VTEST = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")  # Debian's opencv-doc (.ci/run installs it)
 FW, FH = 480, 270  # the test frame: wider than tall
@@ -303,3 +308,35 @@ def test_hog_finds_several_people_in_real_footage(vtest_frame):
 
 def test_hog_finds_nobody_in_a_blank_frame():
     assert len(HogDetector().detect(np.full((576, 768, 3), 90, np.uint8))) == 0
+
+
+def test_preprocess_follows_people_with_a_users_onnx_model(ray_local, tmp_path, capsys):
+    """`gait preprocess SRC OUT --onnx-model M`, as the docs and the camera-motion error tell a user to run it:
+    the model (here the test's, which sees the red walker) finds the person in every frame, ByteTrack follows
+    them, and their clips are written with the model's boxes. A model file that is not there is said once."""
+    model = yolo_model(tmp_path / "walker.onnx", "v8", [])
+    frames, truth = [], {}
+    for f in range(60):
+        img = np.full((180, 240, 3), 60, np.uint8)  # red channel under 0.5: no one there but the walker
+        x = 20 + 3 * f
+        img[60:160, x : x + 30] = (0, 0, 255)
+        frames.append(img)
+        truth[f] = np.array([x, 60, x + 30, 160], np.float32)
+    video = write_video(tmp_path / "walk.avi", frames)
+    out = tmp_path / "shards"
+    size = ["--size", "32x48", "--clip-len", "8", "--stride", "4", "--min-frames", "6"]
+    assert main(["preprocess", str(video), str(out), "--onnx-model", str(model), *size]) == 0
+    assert "1 written + 0 failed" in capsys.readouterr().out
+    kept = [t for t in pq.read_table(out / "tracks.parquet").to_pylist() if t["dropped"] is None]
+    assert len(kept) == 1 and kept[0]["last_frame"] - kept[0]["first_frame"] >= 55, kept
+    clips = load_clips(str(out), ["boxes", "frame_start", "num_frames", "frame_index", "detected"])
+    checked = 0
+    for i in range(len(clips["boxes"])):
+        for box, f in zip(clips["boxes"][i], row_frames(clips, i), strict=True):
+            ix = max(0.0, min(box[2], truth[f][2]) - max(box[0], truth[f][0]))
+            iy = max(0.0, min(box[3], truth[f][3]) - max(box[1], truth[f][1]))
+            assert ix * iy / (30 * 100) > 0.8, (f, box.tolist(), truth[f].tolist())  # the mp4's colours blur
+            checked += 1
+    assert checked >= 50 and clips["detected"].all()
+    with pytest.raises(SystemExit, match=r"--onnx-model .*missing\.onnx: no such file"):
+        main(["preprocess", str(video), str(tmp_path / "other"), "--onnx-model", str(tmp_path / "missing.onnx")])
