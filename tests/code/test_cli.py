@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +149,24 @@ def test_train_on_missing_shards_is_a_clear_exit(tmp_path):
     with pytest.raises(SystemExit, match=r"gait train: .*_manifest\.json"):
         main(["train", str(tmp_path / "no-shards"), str(tmp_path / "model")])
     assert not (tmp_path / "model").exists()
+
+
+def test_every_flag_the_docs_give_a_gait_command_exists():
+    """A `gait COMMAND … --flag` line in the docs, the README or a message is what users type: each flag must be
+    one COMMAND takes (`--onnx-model` was named by the docs and the camera-motion error, and did not exist)."""
+    sub = next(a for a in build_parser()._subparsers._group_actions if a.dest == "command").choices
+    root = Path(__file__).resolve().parents[2]
+    files = [*sorted((root / "docs").glob("*.md")), root / "README.md", *sorted((root / "pipeline").rglob("*.py"))]
+    command = re.compile(r"\bgait (\w[\w-]*)((?: +(?:--?[\w-]+|[^\s`'\"|;&()]+))*)")
+    checked, unknown = 0, []
+    for f in files:
+        for ln, line in enumerate(f.read_text().splitlines(), 1):
+            for m in command.finditer(line):
+                if m.group(1) not in sub:
+                    continue
+                known = {o for a in sub[m.group(1)]._actions for o in a.option_strings}
+                for flag in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", m.group(2)):
+                    checked += 1
+                    if flag not in known:
+                        unknown.append(f"{f.relative_to(root)}:{ln}: gait {m.group(1)} {flag}")
+    assert checked > 100 and not unknown, unknown
