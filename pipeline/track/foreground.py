@@ -31,7 +31,11 @@ from pipeline.track.detection import CameraMotionError, Detections
 from pipeline.track.ground_plane import GroundPlane, tight_box
 
 METHODS = ("mog2", "knn")
-ADVICE = "use a learned detector instead: --detector onnx --onnx-model yolo.onnx"
+# `gait index`, /identify and `gait watch` detect as the model's own preprocessing did: the advice is for it.
+ADVICE = (
+    "use a learned detector instead: gait preprocess --detector onnx --onnx-model yolo.onnx "
+    "(a model trained on those shards then indexes and serves with it too)"
+)
 
 
 def shrink(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
