@@ -174,15 +174,17 @@ def windows(
     stream: Iterator[tuple[float, np.ndarray]], size: int, step: int
 ) -> Iterator[tuple[float, list[np.ndarray]]]:
     """Sliding windows of `size` frames every `step` frames (the person is followed by the preprocessing's
-    detector inside each window)."""
+    detector inside each window). A source shorter than one window is one window of all its frames."""
     buf: deque[np.ndarray] = deque(maxlen=size)
-    since = 0
+    since, t, given = 0, 0.0, False
     for t, frame in stream:
         buf.append(frame)
         since += 1
         if len(buf) == size and since >= step:
-            since = 0
+            since, given = 0, True
             yield t, list(buf)
+    if buf and not given:
+        yield t, list(buf)
 
 
 def latest_windows(
@@ -297,8 +299,14 @@ def watch(
     if is_live(source):
         taken = latest_windows(stream, window, step)
     else:  # a file waits for its reader: every window, the first once full, then one every `step` frames
-        first = max(window, step) - window
-        taken = ((t, first + k * step, w) for k, (t, w) in enumerate(windows(stream, window, step)))
+        read = [0]  # frames read when a window comes: its last is the newest
+
+        def counted() -> Iterator[tuple[float, np.ndarray]]:
+            for item in stream:
+                read[0] += 1
+                yield item
+
+        taken = ((t, read[0] - len(w), w) for t, w in windows(counted(), window, step))
     for t, start, frames_ in taken:
         answer = identify(frames_)
         people = answer.get("people") or [answer]

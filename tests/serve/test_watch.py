@@ -120,6 +120,23 @@ def test_watch_numbers_people_in_stream_frames(tmp_path):
     )
 
 
+def test_a_file_shorter_than_a_window_is_watched_as_one_window(tmp_path):
+    """A 20-frame clip with 48-frame windows (the default): one window of all its frames, not "0 windows"."""
+    video = write_video(tmp_path / "short.avi", [np.full((32, 32, 3), 8 * i, np.uint8) for i in range(20)])
+    got: list[list[int]] = []
+
+    def identify(window: list[np.ndarray]) -> dict:
+        got.append([round(float(f.mean()) / 8) for f in window])
+        return {"identity": "a", "similarity": 0.9, "boxes": [[len(window) - 1, 1, 0, 5, 10]]}
+
+    summary = WatchSummary()
+    seen = list(watch(str(video), identify, summary=summary))
+    assert got == [list(range(20))] and summary.windows == 1
+    assert seen[0].person == 1 and seen[0].detail == "box 1,0-5,10 (frame 19)"  # the window starts at frame 0
+    short = ((float(i), np.full((2, 2, 3), i, np.uint8)) for i in range(3))
+    assert [(t, len(w)) for t, w in windows(short, 4, 3)] == [(2.0, 3)]
+
+
 def test_the_watch_summary_names_each_person_by_most_of_their_windows():
     summary = WatchSummary(windows=4)
     for t, person, identity in [(1, 1, "ann"), (2, 1, "bob"), (3, 1, "ann"), (2, 2, "unknown"), (4, 2, "unknown")]:
