@@ -362,7 +362,7 @@ async def metrics() -> PlainTextResponse:
 async def identify(request: Request) -> dict[str, Any]:
     """`people` holds one answer per person found and tracked (identity, similarity, candidates, track_id,
     first/last frame, a [frame, x0, y0, x1, y1] box per frame), longest-seen first; the top level repeats the
-    first person's answer (a clip of one person reads as before)."""
+    first person's answer (a clip of one person reads as before), except `clips`: every person's together."""
     s = current()
     k = top_k_of(request)
     walkers = await s.walkers(request)
