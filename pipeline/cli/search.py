@@ -57,7 +57,8 @@ def _probes(args: argparse.Namespace, info: ModelInfo) -> tuple[list[dict[str, A
     except BadInput as exc:
         raise ValueError(f"{path}: {exc}") from exc
     model = load_embedder(info.dir)
-    people = [{k: v for k, v in w.where().items() if k in ("track_id", "first_frame", "last_frame")} for w in walkers]
+    keep = ("track_id", "first_frame", "last_frame", "frames_unread")
+    people = [{k: v for k, v in w.where().items() if k in keep} for w in walkers]
     return people, np.stack([mean_vector(embed_clips_shared(model, w.clips)) for w in walkers])
 
 
@@ -99,6 +100,9 @@ def run_search(args: argparse.Namespace) -> int:
             "people": [p | {"hits": [h.to_dict() for h in found]} for p, found in zip(people, hits, strict=True)],
         }
         atomic_write_bytes(args.json, json.dumps(record, indent=2).encode())
+    unread = max((p.get("frames_unread") or 0 for p in people), default=0)
+    if unread:
+        print(f"search: the probe's last {unread} frames were not read (an upload's limit, docs/serving.md)")
     print(
         f"search: {len(people)} {'person' if len(people) == 1 else 'people'} searched for among {searched} walks in "
         f"{time.perf_counter() - t0:.1f} s; {matches} listed at or above the threshold {threshold:.3f} ({why})"

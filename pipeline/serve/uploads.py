@@ -56,6 +56,7 @@ class Walker:
     clips: np.ndarray  # uint8 [N, T, H, W(, 3)]
     boxes: dict[int, list[float]] = field(default_factory=dict)  # frame index → x0, y0, x1, y1 (source pixels)
     fps: float = 25.0  # the upload's frame rate (frames: 25): the page maps a video time to a frame with it
+    unread: int = 0  # frames of the upload after the first MAX_FRAMES, not looked at (0: it was read whole)
 
     def where(self) -> dict[str, Any]:
         """The JSON the API answers with beside the person's identity."""
@@ -67,6 +68,7 @@ class Walker:
             "boxes": [[f, *(round(v, 1) for v in self.boxes[f])] for f in frames],
             "clips": len(self.clips),
             "fps": self.fps,
+            "frames_unread": self.unread,
         }
 
 
@@ -81,7 +83,8 @@ class ClipMaker:
         self.column = column
         self.processor = SequenceProcessor(cfg, cfg.hash(), with_joints=False)
 
-    def _walkers(self, rec: dict[str, Any]) -> list[Walker]:
+    def _walkers(self, rec: dict[str, Any], total: int = 0) -> list[Walker]:
+        """Every person of the upload `rec`; `total`: its frames, when known (those past the limit are unread)."""
         outcome = Outcome("upload", "upload")
         try:
             batches = list(self.processor.clips(rec, outcome))
@@ -100,8 +103,9 @@ class ClipMaker:
         for sid, w in people.items():
             w.clips = np.concatenate([b[self.column][b["sequence_id"] == sid] for b in batches])
         fps = source_fps(rec)
+        unread = max(0, total - self.processor.cfg.max_frames)
         for w in people.values():
-            w.fps = fps
+            w.fps, w.unread = fps, unread
         # Longest-seen first: the person an answer about "the walk" is about when one is needed.
         return sorted(people.values(), key=lambda w: (-len(w.boxes), w.track_id or 0))
 
@@ -110,20 +114,23 @@ class ClipMaker:
         with _private_dir() as d:
             path = d / f"upload{suffix if suffix in ('.mp4', '.avi', '.mov', '.mkv', '.webm') else '.mp4'}"
             path.write_bytes(data)
-            return self._walkers(_record("video", str(path)))
+            cap = cv2.VideoCapture(str(path))
+            total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0  # the container's count
+            cap.release()
+            return self._walkers(_record("video", str(path)), total)
 
     def walkers_from_images(self, images: list[bytes]) -> list[Walker]:
         """Encoded frames (PNG/JPEG bytes, in order) → every person in them."""
         with _private_dir() as d:
             names = []
-            for i, data in enumerate(images):
+            for i, data in enumerate(images[: self.processor.cfg.max_frames]):  # the rest would not be read
                 img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
                 if img is None:
                     raise BadInput(f"frame {i} is not a PNG or JPEG image")
                 name = d / f"{i:06d}.png"
                 cv2.imwrite(str(name), img)
                 names.append(str(name))
-            return self._walkers(_record("frames", str(d), tuple(names)))
+            return self._walkers(_record("frames", str(d), tuple(names)), len(images))
 
     def from_video(self, data: bytes, suffix: str = ".mp4") -> np.ndarray:
         """Video bytes of one walking person → their uint8 clips [N, T, H, W(, 3)]; several people: BadInput."""

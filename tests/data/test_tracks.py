@@ -169,6 +169,21 @@ def test_a_track_that_skips_frames_names_each_frame_it_holds(tmp_path):
     assert _clip_boxes(row)[::5] == [float(f) for f in b["frame_index"][0][: b["num_frames"][0]]]
 
 
+def test_an_upload_says_how_many_of_its_frames_were_not_read(two_walkers):
+    """An upload is read up to its first `max_frames` (at most uploads.MAX_FRAMES): the people in the frames
+    after them are not in the answer, so the answer says how many frames that was, for a video and for frames,
+    and says 0 when the upload was read whole."""
+    path, _ = two_walkers  # 80 frames
+    capped = ClipMaker(CFG.with_changes(max_frames=50).to_dict(), "silhouettes")
+    video = capped.walkers_from_video(path.read_bytes(), ".avi")
+    frames = capped.walkers_from_images([cv2.imencode(".png", f)[1].tobytes() for f in read_frames(path)])
+    whole = ClipMaker(CFG.to_dict(), "silhouettes").walkers_from_video(path.read_bytes(), ".avi")
+    assert video and frames and whole
+    assert {w.where()["frames_unread"] for w in video} == {w.where()["frames_unread"] for w in frames} == {30}
+    assert all(max(w.boxes) < 50 for w in video + frames)
+    assert {w.where()["frames_unread"] for w in whole} == {0}
+
+
 def test_a_track_that_is_not_a_person_is_refused_with_its_reason(tmp_path):
     # A hollow frame sliding across: it moves like a person, but its box is nearly empty.
     w, h = 240, 180
