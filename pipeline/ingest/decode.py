@@ -172,6 +172,19 @@ def source_frames(
     raise IngestError("open", "UnknownKind", f"unknown source kind {kind!r}")
 
 
+def video_header(path: str, default_fps: float = 25.0) -> tuple[float, int]:
+    """A local video's frame rate (`default_fps` where the container gives none that is plausible) and the frame
+    count its container claims (0: none, or it cannot be opened), from the header alone."""
+    cap = cv2.VideoCapture(path)
+    try:
+        if not cap.isOpened():
+            return default_fps, 0
+        fps, count = cap.get(cv2.CAP_PROP_FPS), cap.get(cv2.CAP_PROP_FRAME_COUNT)
+    finally:
+        cap.release()
+    return (float(fps) if fps and 1.0 <= fps <= 240.0 else default_fps), max(0, int(count or 0))
+
+
 def source_fps(rec: dict[str, Any], default: float = 25.0) -> float:
     """Frames per second of a record's source (its container's, for local or remote videos; else `default`):
     what the tracker's motion model and its patience with occlusions are timed in."""
@@ -179,12 +192,9 @@ def source_fps(rec: dict[str, Any], default: float = 25.0) -> float:
         return default
     try:
         with local_file(rec["source"]) as path:
-            cap = cv2.VideoCapture(path)
-            fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0.0
-            cap.release()
+            return video_header(path, default)[0]
     except (OSError, IngestError):
         return default
-    return float(fps) if fps and 1.0 <= fps <= 240.0 else default
 
 
 def load_truth(uri: str) -> dict[str, np.ndarray]:

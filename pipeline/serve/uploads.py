@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from pipeline.ingest.config import PreprocessConfig
-from pipeline.ingest.decode import source_fps
+from pipeline.ingest.decode import video_header
 from pipeline.ingest.errors import Outcome
 from pipeline.ingest.schema import row_frames
 from pipeline.ingest.sequence import SequenceProcessor
@@ -83,8 +83,9 @@ class ClipMaker:
         self.column = column
         self.processor = SequenceProcessor(cfg, cfg.hash(), with_joints=False)
 
-    def _walkers(self, rec: dict[str, Any], total: int = 0) -> list[Walker]:
-        """Every person of the upload `rec`; `total`: its frames, when known (those past the limit are unread)."""
+    def _walkers(self, rec: dict[str, Any], total: int = 0, fps: float = 25.0) -> list[Walker]:
+        """Every person of the upload `rec`; `total`: its frames, when known (those past the limit are unread);
+        `fps`: its frame rate (frames: 25)."""
         outcome = Outcome("upload", "upload")
         try:
             batches = list(self.processor.clips(rec, outcome))
@@ -102,7 +103,6 @@ class ClipMaker:
                     w.boxes.setdefault(int(f), [float(v) for v in b["boxes"][i, t]])
         for sid, w in people.items():
             w.clips = np.concatenate([b[self.column][b["sequence_id"] == sid] for b in batches])
-        fps = source_fps(rec)
         unread = max(0, total - self.processor.cfg.max_frames)
         for w in people.values():
             w.fps, w.unread = fps, unread
@@ -114,10 +114,8 @@ class ClipMaker:
         with _private_dir() as d:
             path = d / f"upload{suffix if suffix in ('.mp4', '.avi', '.mov', '.mkv', '.webm') else '.mp4'}"
             path.write_bytes(data)
-            cap = cv2.VideoCapture(str(path))
-            total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0  # the container's count
-            cap.release()
-            return self._walkers(_record("video", str(path)), total)
+            fps, total = video_header(str(path))  # the container's count, for the frames left unread
+            return self._walkers(_record("video", str(path)), total, fps)
 
     def walkers_from_images(self, images: list[bytes]) -> list[Walker]:
         """Encoded frames (PNG/JPEG bytes, in order) → every person in them."""

@@ -14,6 +14,7 @@ import pytest
 from pipeline.identify.index import _clip_boxes
 from pipeline.ingest.clips import FrameItem
 from pipeline.ingest.config import PreprocessConfig
+from pipeline.ingest.decode import source_fps, video_header
 from pipeline.ingest.errors import IngestError, Outcome
 from pipeline.ingest.preprocess import preprocess
 from pipeline.ingest.schema import row_frames
@@ -182,6 +183,17 @@ def test_an_upload_says_how_many_of_its_frames_were_not_read(two_walkers):
     assert {w.where()["frames_unread"] for w in video} == {w.where()["frames_unread"] for w in frames} == {30}
     assert all(max(w.boxes) < 50 for w in video + frames)
     assert {w.where()["frames_unread"] for w in whole} == {0}
+
+
+def test_a_videos_header_gives_its_frame_rate_and_frame_count(tmp_path):
+    """What the tracker is timed in and what an upload reports as unread come from the container's header; a
+    file that is no video gets the default rate and no count, and is then refused where it is decoded."""
+    path = write_video(tmp_path / "slow.avi", [np.full((32, 32, 3), 9 * i, np.uint8) for i in range(10)], fps=12.0)
+    assert video_header(str(path)) == (12.0, 10)
+    assert source_fps({"kind": "video", "source": str(path)}) == 12.0
+    (tmp_path / "junk.avi").write_bytes(b"not a video")
+    assert video_header(str(tmp_path / "junk.avi")) == (25.0, 0)
+    assert source_fps({"kind": "frames", "source": str(tmp_path)}, default=30.0) == 30.0
 
 
 def test_a_track_that_is_not_a_person_is_refused_with_its_reason(tmp_path):
