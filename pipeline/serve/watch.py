@@ -174,7 +174,9 @@ def windows(
     stream: Iterator[tuple[float, np.ndarray]], size: int, step: int
 ) -> Iterator[tuple[float, list[np.ndarray]]]:
     """Sliding windows of `size` frames every `step` frames (the person is followed by the preprocessing's
-    detector inside each window). A source shorter than one window is one window of all its frames."""
+    detector inside each window), to the source's end: a source shorter than one window is one window of all
+    its frames, and frames that came after the last window, fewer than `step`, end in one more window of the
+    last `size` frames."""
     buf: deque[np.ndarray] = deque(maxlen=size)
     since, t, given = 0, 0.0, False
     for t, frame in stream:
@@ -183,7 +185,7 @@ def windows(
         if len(buf) == size and since >= step:
             since, given = 0, True
             yield t, list(buf)
-    if buf and not given:
+    if buf and (since or not given):
         yield t, list(buf)
 
 

@@ -28,6 +28,10 @@ def test_windows_slide():
     stream = ((float(i), np.full((2, 2, 3), i, np.uint8)) for i in range(10))
     got = [(t, [int(f[0, 0, 0]) for f in w]) for t, w in windows(stream, 4, 3)]
     assert got == [(3.0, [0, 1, 2, 3]), (6.0, [3, 4, 5, 6]), (9.0, [6, 7, 8, 9])]
+    # two frames more than the last window: a last window of the last 4 frames, so the source is watched to its end
+    stream = ((float(i), np.full((2, 2, 3), i, np.uint8)) for i in range(12))
+    got = [(t, [int(f[0, 0, 0]) for f in w]) for t, w in windows(stream, 4, 3)]
+    assert got[-2:] == [(9.0, [6, 7, 8, 9]), (11.0, [8, 9, 10, 11])]
 
 
 def test_a_live_source_skips_frames_rather_than_fall_behind():
@@ -111,11 +115,11 @@ def test_watch_numbers_people_in_stream_frames(tmp_path):
 
     summary = WatchSummary()
     seen = list(watch(str(video), identify, window=8, step=4, summary=summary))
-    assert len(seen) == summary.windows == 6  # frames 0-7, 4-11, …, 20-27
+    assert len(seen) == summary.windows == 7  # frames 0-7, 4-11, …, 20-27, and 22-29 for the file's last two
     assert {s.person for s in seen} == {1}
-    assert [s.detail for s in seen] == [f"box {x},0-{x + 4},10 (frame {x})" for x in (7, 11, 15, 19, 23, 27)]
+    assert [s.detail for s in seen] == [f"box {x},0-{x + 4},10 (frame {x})" for x in (7, 11, 15, 19, 23, 27, 29)]
     assert (
-        summary.lines()[-1].startswith("watch: 6 windows over ")
+        summary.lines()[-1].startswith("watch: 7 windows over ")
         and "1 people followed, 1 of them" in (summary.lines()[-1])
     )
 
