@@ -226,8 +226,10 @@ def generate_crowd(
         else:
             todo[name] = (name, camera, number)
 
-    bar = tqdm(total=len(names), initial=len(names) - len(todo), desc="synth", unit="scene", disable=not progress)
-    entries |= generate_items(_generate_one, cfg.to_dict(), todo, staging, bar, parallel, ray_address)
+    with tqdm(
+        total=len(names), initial=len(names) - len(todo), desc="synth", unit="scene", disable=not progress
+    ) as bar:
+        entries |= generate_items(_generate_one, cfg.to_dict(), todo, staging, bar, parallel, ray_address)
 
     ordered = [entries[name] for name, _, _ in names]
     index = {

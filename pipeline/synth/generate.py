@@ -277,15 +277,15 @@ def generate_dataset(
         else:
             todo[spec] = (spec,)
 
-    bar = tqdm(
+    with tqdm(
         total=len(specs),
         initial=len(specs) - len(todo),
         desc="synth",
         unit="seq",
         disable=not progress,
         mininterval=1.0,
-    )
-    made = generate_items(_generate_one, cfg.to_dict(), todo, staging, bar, parallel, ray_address)
+    ) as bar:
+        made = generate_items(_generate_one, cfg.to_dict(), todo, staging, bar, parallel, ray_address)
     entries |= {spec: result["entry"] for spec, result in made.items()}
 
     ordered = [entries[s] for s in specs]

@@ -55,7 +55,8 @@ def generate_items(
     ray_address: str | None = None,
 ) -> dict[Hashable, dict[str, Any]]:
     """`make_one(cfg_dict, *args, staging)` for each item of `todo` (key → args): one Ray task each (retried
-    twice) unless `parallel` is False. Returns key → what it returned, ticking `bar` as each is done."""
+    twice) unless `parallel` is False. Returns key → what it returned, ticking the caller's `bar` as each is
+    done."""
     out: dict[Hashable, dict[str, Any]] = {}
     if parallel and todo:
         import ray
@@ -74,7 +75,6 @@ def generate_items(
         for key, args in todo.items():
             out[key] = make_one(cfg_dict, *args, str(staging))
             bar.update(1)
-    bar.close()
     return out
 
 
