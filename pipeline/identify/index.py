@@ -52,7 +52,10 @@ class IndexSummary:
     tracks: dict[str, int] = field(default_factory=dict)  # footage: person tracks found, indexed, dropped (why)
 
     def lines(self) -> list[str]:
-        rate = f" ({self.indexed / self.seconds:.2f} sequences/s)" if self.seconds > 0 and self.indexed else ""
+        rate = ""
+        if self.seconds > 0 and self.indexed:  # footage: its people, since one video can hold dozens
+            rate = f" ({self.tracks['kept'] / self.seconds:.2f} person tracks/s)" if self.tracks else ""
+            rate = rate or f" ({self.indexed / self.seconds:.2f} sequences/s)"
         out = [
             f"index: {self.discovered} sequences discovered = {self.indexed} indexed + {self.skipped} already "
             f"indexed + {self.failed} failed; {self.clips} clip vectors in {self.seconds:.1f} s{rate} → {self.out} "
