@@ -8,7 +8,8 @@ flags it was given over it (`RunConfig.with_section`), and hands the typed setti
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from typing import Any
 
 from pipeline.config import RunConfig, load_config
@@ -50,3 +51,37 @@ def parse_size(text: str) -> tuple[int, int]:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"size must look like 128x128 (width x height), not {text!r}") from exc
     return w, h
+
+
+def section_defaults(section: str) -> dict[str, Any]:
+    """A run-config section's settings with no --config and no --preset (the demo preset where the section has
+    presets), by flag destination: nested settings as `<field>_<setting>` (train's `pose_epochs`)."""
+    out: dict[str, Any] = {}
+    for name, value in asdict(getattr(load_config(None), section)).items():
+        out[name] = value
+        if isinstance(value, dict):
+            out |= {f"{name}_{k}": v for k, v in value.items()}
+    return out
+
+
+def show_defaults(p: argparse.ArgumentParser, settings: Mapping[str, Any]) -> None:
+    """End each flag's help with what applies when it is not given: the flag's own default, else the setting
+    of the same name in `settings`. Switches, flags without either, and help that already names its default are
+    left as they are."""
+    for a in p._actions:
+        if not a.option_strings or not a.help or a.help == argparse.SUPPRESS or "default" in a.help:
+            continue
+        if a.nargs == 0:  # a switch (store_true, help, version): its absence is its default
+            continue
+        value = a.default if a.default is not None else settings.get(a.dest)
+        if value is None or value == "" or isinstance(value, dict):
+            continue
+        a.help = f"{a.help} (default: {_shown(value)})"
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ",".join(_shown(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value).replace("%", "%%")  # argparse %-formats help

@@ -8,8 +8,11 @@ import sys
 from pipeline import __version__
 from pipeline.cli import evaluate, index, pose, preprocess, search, serve, synth, train
 from pipeline.cli import pipeline as main_job
+from pipeline.cli.args import section_defaults, show_defaults
 
 COMMAND_MODULES = (synth, preprocess, train, pose, index, search, evaluate, serve, main_job)
+# the run-config section whose settings a command's flags change (their defaults, shown in --help)
+SECTION_OF = {c: c for c in ("synth", "preprocess", "train", "index", "evaluate", "serve")} | {"deploy": "serve"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.add_parser(sub)
+    for name, command in subcommands(parser).items():
+        show_defaults(command, section_defaults(SECTION_OF[name]) if name in SECTION_OF else {})
     return parser
 
 

@@ -61,17 +61,17 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model directory (gait train)")
     p.add_argument("--gallery", help="a gallery (gait index) whose labelled people are enrolled once")
     p.add_argument("--registry-url", help="SQLAlchemy URL (default: sqlite file beside the model)")
-    p.add_argument("--host", help="address to bind (default: 127.0.0.1, loopback only)")
-    p.add_argument("--port", type=int, help="HTTP port (default: 8000)")
+    p.add_argument("--host", help="address to bind (0.0.0.0 opens it to the network)")
+    p.add_argument("--port", type=int, help="HTTP port")
     p.add_argument("--no-admin", action="store_true", default=None, help="no enrolment, deletion or listing")
     p.add_argument(
         "--threshold",
         type=float,
         help="cosine similarity under which: unknown (default: the one gait evaluate measured for the model, else 0.5)",
     )
-    p.add_argument("--min-replicas", type=int, help="embedder replicas, at least (default: 1)")
-    p.add_argument("--max-replicas", type=int, help="embedder replicas, at most, autoscaling (default: 2)")
-    p.add_argument("--gpus-per-replica", type=float, help="GPUs each embedder replica holds (default: 0)")
+    p.add_argument("--min-replicas", type=int, help="embedder replicas, at least")
+    p.add_argument("--max-replicas", type=int, help="embedder replicas, at most, autoscaling")
+    p.add_argument("--gpus-per-replica", type=float, help="GPUs each embedder replica holds")
     add_address_argument(p)
     add_config_arguments(p)
 

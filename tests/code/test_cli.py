@@ -145,6 +145,34 @@ def test_every_option_of_every_subcommand_is_documented(command):
             assert action.option_strings[0] in help_text
 
 
+def test_each_flags_help_says_what_applies_when_it_is_not_given():
+    """Flags default to None so that a run config's layers show through; --help still names the value a user
+    gets without --config and --preset: the section's setting (the demo preset where it has presets), or the
+    flag's own default."""
+    from pipeline.cli.gait import subcommands
+    from pipeline.identify.config import IndexConfig
+    from pipeline.train.config import PRESETS as TRAIN_PRESETS
+
+    commands = subcommands(build_parser())
+
+    def help_of(command: str, flag: str) -> str:
+        return next(a.help for a in commands[command]._actions if flag in a.option_strings)
+
+    assert help_of("watch", "--window").endswith("(default: 48)")
+    assert help_of("index", "--batch-size").endswith(f"(default: {IndexConfig().batch_size})")
+    assert help_of("train", "--gait-epochs").endswith(f"(default: {TRAIN_PRESETS['demo'].gait.epochs})")
+    assert help_of("preprocess", "--train-fraction").endswith("(default: 0.75)")  # the demo preset's
+    assert help_of("svm", "--far").endswith("(default: 0.01)")
+    assert help_of("serve", "--port") == help_of("deploy", "--port") == "HTTP port (default: 8000)"
+    assert help_of("serve", "--registry-url").endswith("(default: sqlite file beside the model)")  # its own words
+    for name, command in commands.items():
+        for action in command._actions:
+            text = action.help or ""
+            assert "(default: None)" not in text and text.count("default") <= 1, (name, action.option_strings)
+            assert not re.search(r"\(default: (True|False)\)", text), (name, action.option_strings)  # switches
+        command.format_help()  # every help text still formats (a % in a default would break it)
+
+
 def test_train_on_missing_shards_is_a_clear_exit(tmp_path):
     with pytest.raises(SystemExit, match=r"gait train: .*_manifest\.json"):
         main(["train", str(tmp_path / "no-shards"), str(tmp_path / "model")])
