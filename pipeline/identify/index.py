@@ -53,9 +53,9 @@ class IndexSummary:
 
     def lines(self) -> list[str]:
         rate = ""
-        if self.seconds > 0 and self.indexed:  # footage: its people, since one video can hold dozens
-            rate = f" ({self.tracks['kept'] / self.seconds:.2f} person tracks/s)" if self.tracks else ""
-            rate = rate or f" ({self.indexed / self.seconds:.2f} sequences/s)"
+        if self.seconds > 0 and self.indexed:  # footage in its people, since one video can hold dozens
+            per_s = (self.tracks["kept"], "person tracks") if self.tracks else (self.indexed, "sequences")
+            rate = f" ({per_s[0] / self.seconds:.2f} {per_s[1]}/s)"
         out = [
             f"index: {self.discovered} sequences discovered = {self.indexed} indexed + {self.skipped} already "
             f"indexed + {self.failed} failed; {self.clips} clip vectors in {self.seconds:.1f} s{rate} → {self.out} "
