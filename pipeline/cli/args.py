@@ -53,11 +53,11 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def section_defaults(section: str) -> dict[str, Any]:
-    """A run-config section's settings with no --config and no --preset (the demo preset where the section has
-    presets), by flag destination: nested settings as `<field>_<setting>` (train's `pose_epochs`)."""
+def section_defaults(defaults: RunConfig, section: str) -> dict[str, Any]:
+    """A section of `defaults` (the run config with no --config and no --preset: the demo preset where the
+    section has presets) by flag destination: nested settings as `<field>_<setting>` (train's `pose_epochs`)."""
     out: dict[str, Any] = {}
-    for name, value in asdict(getattr(load_config(None), section)).items():
+    for name, value in asdict(getattr(defaults, section)).items():
         out[name] = value
         if isinstance(value, dict):
             out |= {f"{name}_{k}": v for k, v in value.items()}

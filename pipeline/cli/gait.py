@@ -9,6 +9,7 @@ from pipeline import __version__
 from pipeline.cli import evaluate, index, pose, preprocess, search, serve, synth, train
 from pipeline.cli import pipeline as main_job
 from pipeline.cli.args import section_defaults, show_defaults
+from pipeline.config import load_config
 
 COMMAND_MODULES = (synth, preprocess, train, pose, index, search, evaluate, serve, main_job)
 # the run-config section whose settings a command's flags change (their defaults, shown in --help)
@@ -24,8 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.add_parser(sub)
+    defaults = load_config(None)  # once: every command's section of it
     for name, command in subcommands(parser).items():
-        show_defaults(command, section_defaults(SECTION_OF[name]) if name in SECTION_OF else {})
+        show_defaults(command, section_defaults(defaults, SECTION_OF[name]) if name in SECTION_OF else {})
     return parser
 
 
